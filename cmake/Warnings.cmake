@@ -1,0 +1,13 @@
+# Strict warnings for project code only; third-party headers come in as SYSTEM.
+function(analyzer_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+    -Wno-sign-conversion -Wnon-virtual-dtor -Wold-style-cast -Woverloaded-virtual
+    -Wformat=2 -Wimplicit-fallthrough)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # g++ 12 reports false -Wrestrict positives inside libstdc++'s string operator+ at -O3.
+    target_compile_options(${target} PRIVATE -Wno-restrict)
+  endif()
+  if(ANALYZER_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()

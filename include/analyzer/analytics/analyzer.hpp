@@ -1,0 +1,69 @@
+// The analytics state shared by every io_context thread: a rolling window per metric,
+// committed without a mutex.
+//
+// Commits are lock-free: the whole state (both windows, their statistics, counters and
+// last anomaly) lives in one slot of a small pool; the current slot is published through
+// an atomic word holding (slot index, seq). A writer claims a free slot, copies the
+// current state into it, appends its sample, and publishes with compare-exchange,
+// retrying on conflict. Because seq is part of the published word and only grows, a
+// reader that copies a slot and finds the word unchanged has an untorn copy.
+#pragma once
+
+#include "analyzer/analytics/detector_config.hpp"
+#include "analyzer/analytics/snapshot.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace analyzer::analytics {
+
+// What a restore (from persistence) hands the analyzer: windows oldest first.
+struct restored_state {
+  std::uint64_t seq = 0;
+  double last_timestamp = 0.0;
+  struct metric_state {
+    std::vector<double> window;  // oldest first, at most window_size values
+    std::optional<metric_result> last;
+    std::uint64_t anomalies_total = 0;
+    std::optional<anomaly_record> last_anomaly;
+  };
+  std::array<metric_state, kMetricCount> metrics;
+};
+
+class analyzer {
+ public:
+  // max_writers bounds the number of threads committing at the same time (pool size).
+  explicit analyzer(const detector_config& config, std::size_t max_writers = 64);
+  ~analyzer();
+  analyzer(const analyzer&) = delete;
+  analyzer& operator=(const analyzer&) = delete;
+
+  // Commits one sample (its cpu and rps together). Values must be finite.
+  commit_result commit(double timestamp, double cpu, double rps) noexcept;
+
+  // A consistent snapshot of the newest state.
+  [[nodiscard]] snapshot read() const noexcept;
+
+  // Replaces the state; only before serving (not concurrently with commits).
+  void restore(const restored_state& state);
+
+  [[nodiscard]] const detector_config& config() const noexcept { return config_; }
+
+ private:
+  struct slot;
+  slot& claim_slot() noexcept;
+  void release_slot(slot& s) noexcept;
+
+  detector_config config_;
+  std::size_t state_words_;  // header words + one ring of window_size values per metric
+  std::vector<std::unique_ptr<slot>> pool_;
+  alignas(64) std::atomic<std::uint64_t> head_;  // (seq << 16) | slot index
+};
+
+}  // namespace analyzer::analytics

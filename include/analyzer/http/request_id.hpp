@@ -1,0 +1,14 @@
+// X-Request-Id: the client's when it is 1–128 characters of [A-Za-z0-9._-], else ours.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace analyzer::http {
+
+[[nodiscard]] bool is_valid_request_id(std::string_view id) noexcept;
+
+// A new 16-hex-digit id, unique within the process and unlikely to repeat across processes.
+[[nodiscard]] std::string generate_request_id();
+
+}  // namespace analyzer::http

@@ -1,0 +1,26 @@
+// Maps a request to its route and handler, and answers everything that can be decided
+// from the head alone (unknown path, wrong method, media type, token, availability).
+#pragma once
+
+#include "analyzer/http/message.hpp"
+#include "analyzer/http/service_context.hpp"
+
+#include <optional>
+#include <string_view>
+
+namespace analyzer::http {
+
+[[nodiscard]] telemetry::route match_route(std::string_view path) noexcept;
+[[nodiscard]] telemetry::method match_method(std::string_view name) noexcept;
+
+// The response to send without reading the body, or nothing when the request may proceed.
+[[nodiscard]] std::optional<response> precheck(const service_context& ctx, const request& req);
+
+// The complete response to a fully read request.
+[[nodiscard]] response dispatch(service_context& ctx, const request& req);
+
+// An error response with the catalogue's JSON body.
+[[nodiscard]] response error_response(unsigned status, api::error_code code,
+                                      std::string_view message);
+
+}  // namespace analyzer::http

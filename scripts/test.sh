@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up the machine, builds and runs every test: the whole suite in the release
+# build and under ASan+UBSan, the concurrency and HTTP tests under ThreadSanitizer, and
+# the ab load check. Exits non-zero on any failure.
+#
+# Env: TEST_PRESETS  presets to run (default "release asan tsan")
+#      CTEST_JOBS    parallel ctest jobs (default: number of CPUs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+
+presets=${TEST_PRESETS:-release asan tsan}
+jobs=${CTEST_JOBS:-$(nproc)}
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+
+for preset in $presets; do
+  echo "=== [$preset] configure and build"
+  start=$(date +%s)
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+  echo "=== [$preset] test"
+  ctest --preset "$preset" -j "$jobs"
+  echo "=== [$preset] done in $(( $(date +%s) - start )) s"
+done

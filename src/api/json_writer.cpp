@@ -1,0 +1,76 @@
+// JSON output primitives shared by every response body.
+#include "analyzer/api/json_writer.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+
+namespace analyzer::api {
+
+void json_writer::key(std::string_view name) {
+  separate();
+  out_ += '"';
+  escape(name, out_);
+  out_ += "\":";
+  after_key_ = true;
+}
+
+void json_writer::value(double number) {
+  separate();
+  if (!std::isfinite(number)) {
+    out_ += "null";
+    return;
+  }
+  if (number == 0.0) number = 0.0;  // never print "-0"
+  std::array<char, 32> buffer{};
+  auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), number);
+  out_.append(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+}
+
+void json_writer::value(std::uint64_t number) {
+  separate();
+  std::array<char, 24> buffer{};
+  auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), number);
+  out_.append(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+}
+
+void json_writer::value(bool flag) {
+  separate();
+  out_ += flag ? "true" : "false";
+}
+
+void json_writer::value(std::string_view text) {
+  separate();
+  out_ += '"';
+  escape(text, out_);
+  out_ += '"';
+}
+
+void json_writer::null() {
+  separate();
+  out_ += "null";
+}
+
+void json_writer::escape(std::string_view text, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (byte < 0x20) {
+          out += "\\u00";
+          out += kHex[byte >> 4];
+          out += kHex[byte & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+}
+
+}  // namespace analyzer::api

@@ -1,0 +1,84 @@
+// POST /metrics: decode, commit every sample in array order, enqueue for the store.
+#include "analyzer/api/responses.hpp"
+#include "analyzer/api/sample_codec.hpp"
+#include "analyzer/http/handlers.hpp"
+#include "analyzer/http/router.hpp"
+
+#include <vector>
+
+namespace analyzer::http {
+namespace {
+
+struct ingest_query {
+  bool analysis = false;
+};
+
+// The only parameter is `analysis`, exactly `true` or `false`, at most once.
+std::optional<ingest_query> parse_query(std::optional<std::string_view> query) {
+  ingest_query out;
+  if (!query || query->empty()) return out;
+  bool seen = false;
+  std::string_view rest = *query;
+  while (true) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    if (seen) return std::nullopt;
+    if (pair == "analysis=true") {
+      out.analysis = true;
+    } else if (pair == "analysis=false") {
+      out.analysis = false;
+    } else {
+      return std::nullopt;
+    }
+    seen = true;
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+unsigned status_of(api::error_code code) {
+  return code == api::error_code::batch_too_large ? 413 : 400;
+}
+
+}  // namespace
+
+response handle_ingest(service_context& ctx, const request& req) {
+  const auto query = parse_query(req.query());
+  if (!query) {
+    ctx.metrics.record_rejected(api::error_code::invalid_query);
+    return error_response(400, api::error_code::invalid_query,
+                          "the only query parameter of POST /metrics is analysis=true|false, "
+                          "at most once");
+  }
+
+  // Per-thread buffers: the ingest path allocates nothing once they have grown.
+  thread_local std::vector<api::sample> samples;
+  thread_local std::vector<analytics::commit_result> results;
+  const api::decode_options options{ctx.cfg.max_batch, unix_now()};
+  if (auto error = api::decode_samples(req.body, options, samples)) {
+    ctx.metrics.record_rejected(error->code);
+    return error_response(status_of(error->code), error->code, error->message);
+  }
+
+  results.clear();
+  std::size_t cpu_anomalies = 0;
+  std::size_t rps_anomalies = 0;
+  for (const auto& s : samples) {
+    const analytics::commit_result committed = ctx.analyzer.commit(s.timestamp, s.cpu, s.rps);
+    ctx.store.append(committed);
+    cpu_anomalies += committed.of(analytics::metric::cpu).anomaly ? 1 : 0;
+    rps_anomalies += committed.of(analytics::metric::rps).anomaly ? 1 : 0;
+    if (query->analysis) results.push_back(committed);
+  }
+  ctx.metrics.record_accepted(samples.size(), cpu_anomalies, rps_anomalies);
+
+  response res;
+  res.status = 202;
+  res.body.reserve(query->analysis ? 64 + results.size() * 160 : 48);
+  api::encode_ingest(samples.size(), cpu_anomalies + rps_anomalies, results, query->analysis,
+                     res.body);
+  return res;
+}
+
+}  // namespace analyzer::http

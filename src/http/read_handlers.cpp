@@ -1,0 +1,51 @@
+// The read-only routes: GET /health, /ready, /analyze and the Prometheus scrape.
+#include "analyzer/api/responses.hpp"
+#include "analyzer/build_info.hpp"
+#include "analyzer/http/handlers.hpp"
+#include "analyzer/telemetry/text_format.hpp"
+
+#include <chrono>
+
+namespace analyzer::http {
+
+double unix_now() noexcept {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+response handle_health(const service_context& ctx) {
+  response res;
+  const double uptime =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count();
+  api::encode_health(build::kVersion, uptime, res.body);
+  return res;
+}
+
+response handle_ready(const service_context& ctx) {
+  response res;
+  const phase p = ctx.life.current();
+  if (p != phase::ready) {
+    res.status = 503;
+    res.retry_after = true;
+  }
+  api::encode_ready(p == phase::ready ? "ready" : lifecycle::name(p), res.body);
+  return res;
+}
+
+response handle_analyze(const service_context& ctx) {
+  response res;
+  res.body.reserve(1024);
+  api::encode_analyze(ctx.analyzer.read(), ctx.analyzer.config(), ctx.store.status(), unix_now(),
+                      res.body);
+  return res;
+}
+
+response handle_metrics(const service_context& ctx) {
+  response res;
+  res.content_type = telemetry::kTextContentType;
+  res.body.reserve(8192);
+  ctx.metrics.write_text(res.body);
+  return res;
+}
+
+}  // namespace analyzer::http

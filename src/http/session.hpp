@@ -1,0 +1,86 @@
+// One client connection: a small state machine reading requests (keep-alive, pipelined),
+// answering each through the router, and closing cleanly. Private to the http module.
+#pragma once
+
+#include "analyzer/http/message.hpp"
+#include "analyzer/http/service_context.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace analyzer::http {
+
+class session;
+
+// What a session needs from its server: registration for the graceful shutdown.
+class session_host {
+ public:
+  virtual void on_session_open(const std::shared_ptr<session>& s) = 0;
+  virtual void on_session_close(session* s) noexcept = 0;
+  [[nodiscard]] virtual bool draining() const noexcept = 0;
+
+ protected:
+  ~session_host() = default;
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(boost::asio::ip::tcp::socket&& socket, service_context& ctx, session_host& host);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  void start();
+  // Shutdown: an idle connection closes now; a busy one closes after its response.
+  void drain();
+  // Shutdown deadline passed: close whatever is in progress.
+  void force_close();
+
+ private:
+  enum class state : std::uint8_t { idle, reading, responding, closing };
+
+  void wait_request();
+  void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
+  void read_header();
+  void on_header(boost::beast::error_code ec, std::size_t bytes);
+  void read_body();
+  void on_body(boost::beast::error_code ec, std::size_t bytes);
+  void on_continue_written(boost::beast::error_code ec);
+  void process();
+  void fail_read(boost::beast::error_code ec);
+  void send(response res, bool close);
+  void on_write(boost::beast::error_code ec);
+  void close_gracefully();
+  void on_linger_read(boost::beast::error_code ec, std::size_t bytes);
+  void close_now();
+  [[nodiscard]] request view(bool with_body) const;
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  boost::beast::http::response<boost::beast::http::string_body> res_;
+  service_context& ctx_;
+  session_host& host_;
+  state state_ = state::idle;
+  bool keep_alive_ = true;
+  bool head_request_ = false;
+  std::optional<response> early_;  // decided from the head; sent once the body is read
+  std::chrono::steady_clock::time_point request_started_{};
+  telemetry::route route_ = telemetry::route::other;
+  telemetry::method method_ = telemetry::method::other;
+  unsigned status_ = 0;
+  std::string request_id_;
+  std::array<char, 512> linger_buffer_{};
+};
+
+}  // namespace analyzer::http

@@ -1,0 +1,54 @@
+// metrics-analyzer: configuration, wiring of the analytics core, store, telemetry and
+// HTTP server, and the process lifecycle (exit 0 after a graceful shutdown, 2 on bad
+// configuration, 1 when the server cannot start).
+#include "analyzer/analytics/analyzer.hpp"
+#include "analyzer/build_info.hpp"
+#include "analyzer/config/config.hpp"
+#include "analyzer/http/lifecycle.hpp"
+#include "analyzer/http/server.hpp"
+#include "analyzer/http/service_context.hpp"
+#include "analyzer/storage/memory_store.hpp"
+#include "analyzer/telemetry/logging.hpp"
+#include "analyzer/telemetry/service_metrics.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <variant>
+#include <vector>
+
+int main(int argc, char** argv) {
+  using namespace analyzer;
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  auto loaded = config::load(args, config::process_environment());
+  if (auto* request = std::get_if<config::exit_request>(&loaded)) {
+    std::fputs(request->text.c_str(), request->exit_code == 0 ? stdout : stderr);
+    if (request->exit_code != 0) std::fputc('\n', stderr);
+    return request->exit_code;
+  }
+  const config::config& cfg = std::get<config::config>(loaded);
+  telemetry::setup_logging(cfg.log_level, cfg.log_fmt);
+
+  try {
+    analytics::analyzer core({cfg.window_size, cfg.anomaly_threshold, cfg.warmup},
+                             cfg.threads + 2);
+    storage::memory_store store(cfg.history_size);
+    telemetry::service_metrics metrics(core, store);
+    http::lifecycle life(http::phase::starting);
+    http::service_context ctx{cfg, core, store, metrics, life};
+
+    http::server server(ctx, http::server_options{});
+    server.start();
+    spdlog::info("metrics-analyzer {} ({}) config: {}", build::kVersion, build::kRevision,
+                 config::describe(cfg));
+    life.set(http::phase::ready);
+    spdlog::info("listening on {}:{} with {} thread(s), store=memory", cfg.bind_address,
+                 server.port(), cfg.threads);
+    return server.wait();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,36 @@
+// In-process service for integration tests.
+#include "support/test_service.hpp"
+
+namespace analyzer::test {
+
+config::config test_config() {
+  config::config cfg;
+  cfg.bind_address = "127.0.0.1";
+  cfg.port = 0;
+  cfg.threads = 2;
+  cfg.instance_id = "test";
+  cfg.log_level = "warn";
+  return cfg;
+}
+
+test_service::test_service(config::config c, http::phase initial)
+    : cfg(std::move(c)),
+      core({cfg.window_size, cfg.anomaly_threshold, cfg.warmup}, cfg.threads + 2),
+      store(cfg.history_size),
+      metrics(core, store),
+      life(initial),
+      ctx{cfg, core, store, metrics, life},
+      server_(std::make_unique<http::server>(ctx, http::server_options{false})) {
+  server_->start();
+}
+
+test_service::~test_service() { stop(); }
+
+int test_service::stop() {
+  if (stopped_) return 0;
+  stopped_ = true;
+  server_->shutdown();
+  return server_->wait();
+}
+
+}  // namespace analyzer::test

@@ -1,0 +1,43 @@
+// The whole service wired as in main, in process, listening on 127.0.0.1 port 0.
+#pragma once
+
+#include "analyzer/analytics/analyzer.hpp"
+#include "analyzer/config/config.hpp"
+#include "analyzer/http/lifecycle.hpp"
+#include "analyzer/http/server.hpp"
+#include "analyzer/http/service_context.hpp"
+#include "analyzer/storage/memory_store.hpp"
+#include "analyzer/telemetry/service_metrics.hpp"
+
+#include <cstdint>
+#include <memory>
+
+namespace analyzer::test {
+
+// A configuration for tests: loopback, port 0, two threads, defaults otherwise.
+config::config test_config();
+
+class test_service {
+ public:
+  explicit test_service(config::config cfg = test_config(),
+                        http::phase initial = http::phase::ready);
+  ~test_service();
+
+  [[nodiscard]] std::uint16_t port() const { return server_->port(); }
+  // Starts the graceful shutdown and waits for it; returns the exit code.
+  int stop();
+
+  config::config cfg;
+  analytics::analyzer core;
+  storage::memory_store store;
+  telemetry::service_metrics metrics;
+  http::lifecycle life;
+  http::service_context ctx;
+  [[nodiscard]] http::server& server() { return *server_; }
+
+ private:
+  std::unique_ptr<http::server> server_;
+  bool stopped_ = false;
+};
+
+}  // namespace analyzer::test
