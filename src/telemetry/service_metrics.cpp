@@ -148,9 +148,16 @@ service_metrics::service_metrics(const analytics::analyzer& analyzer, const stor
                        .Name("analyzer_ingest_rejected_total")
                        .Help("POST /metrics requests rejected, by error code.")
                        .Register(*registry_);
-  for (std::size_t i = 0; i < rejected_.size(); ++i) {
-    rejected_[i] = &rejected.Add({{"reason", std::string(api::to_string(
-                                                 static_cast<api::error_code>(i)))}});
+  // Only the reasons an ingest request can be refused for get a series.
+  for (const auto code :
+       {api::error_code::invalid_json, api::error_code::invalid_body,
+        api::error_code::missing_field, api::error_code::invalid_type,
+        api::error_code::out_of_range, api::error_code::duplicate_key,
+        api::error_code::invalid_query, api::error_code::unauthorized,
+        api::error_code::body_too_large, api::error_code::batch_too_large,
+        api::error_code::unsupported_media_type, api::error_code::unavailable}) {
+    rejected_[static_cast<std::size_t>(code)] =
+        &rejected.Add({{"reason", std::string(api::to_string(code))}});
   }
 }
 
@@ -196,7 +203,7 @@ void service_metrics::record_accepted(std::size_t samples, std::size_t cpu_anoma
 }
 
 void service_metrics::record_rejected(api::error_code reason) {
-  rejected_[static_cast<std::size_t>(reason)]->Increment();
+  if (auto* counter = rejected_[static_cast<std::size_t>(reason)]) counter->Increment();
 }
 
 void service_metrics::write_text(std::string& out) const {

@@ -62,6 +62,9 @@ class analyzer {
 
   detector_config config_;
   std::size_t state_words_;  // header words + one ring of window_size values per metric
+  // Names this analyzer's commit history (new on every restore): writers' thread-local
+  // copies of the rings are only reused within one history.
+  std::uint64_t generation_;
   std::vector<std::unique_ptr<slot>> pool_;
   alignas(64) std::atomic<std::uint64_t> head_;  // (seq << 16) | slot index
 };
