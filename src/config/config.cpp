@@ -40,7 +40,11 @@ std::optional<T> parse_integer(std::string_view text) {
 }
 
 std::optional<double> parse_double(std::string_view text) {
-  if (text.empty()) return std::nullopt;
+  // Plain decimal only: no leading blanks or '+', no hex floats, no inf/nan.
+  if (text.empty() || text.find_first_not_of("0123456789.eE+-") != std::string_view::npos ||
+      text.front() == '+') {
+    return std::nullopt;
+  }
   std::string copy(text);
   char* end = nullptr;
   const double value = std::strtod(copy.c_str(), &end);
@@ -216,6 +220,15 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
     return std::nullopt;
   };
 
+  // --help and --version answer whatever the environment holds.
+  for (const auto& arg : args) {
+    if (arg == "--help" || arg == "-h") return exit_request{0, help_text()};
+    if (arg == "--version") {
+      return exit_request{0, std::string("metrics-analyzer ") + build::kVersion + " (" +
+                                 build::kRevision + ")\n"};
+    }
+  }
+
   for (const auto& opt : options()) {
     if (auto value = env(opt.env)) {
       if (auto failure = apply(opt, opt.env, *value)) return *failure;
@@ -224,8 +237,6 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
 
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
-    if (arg == "--help" || arg == "-h") return exit_request{0, help_text()};
-    if (arg == "--version") return exit_request{0, std::string("metrics-analyzer ") + build::kVersion + " (" + build::kRevision + ")\n"};
     std::string_view name = arg;
     std::optional<std::string_view> value;
     if (auto eq = arg.find('='); eq != std::string_view::npos) {
@@ -245,7 +256,8 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
       }
       value = args[++i];
     }
-    if (auto failure = apply(*it, it->flag, *value)) return *failure;
+    const std::string shown = std::string(it->flag) + " (" + std::string(it->env) + ")";
+    if (auto failure = apply(*it, shown, *value)) return *failure;
   }
 
   if (!warmup_set) cfg.warmup = cfg.window_size;

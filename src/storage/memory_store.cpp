@@ -26,7 +26,13 @@ memory_store::~memory_store() = default;
 
 void memory_store::append(const analytics::commit_result& committed) noexcept {
   record& r = records_[committed.seq % capacity_];
-  r.version.store(2 * committed.seq - 1, std::memory_order_relaxed);
+  // Claim the slot unless a newer commit already holds it (a writer that stalled for a
+  // whole ring turn must not overwrite the newer record).
+  std::uint64_t current = r.version.load(std::memory_order_relaxed);
+  do {
+    if (current >= 2 * committed.seq - 1) return;
+  } while (!r.version.compare_exchange_weak(current, 2 * committed.seq - 1,
+                                            std::memory_order_relaxed));
   std::atomic_thread_fence(std::memory_order_release);
   const auto& cpu = committed.of(analytics::metric::cpu);
   const auto& rps = committed.of(analytics::metric::rps);

@@ -2,6 +2,7 @@
 #include "analyzer/telemetry/service_metrics.hpp"
 
 #include "analyzer/build_info.hpp"
+#include "analyzer/telemetry/process_collector.hpp"
 #include "analyzer/telemetry/text_format.hpp"
 
 #include <prometheus/collectable.h>
@@ -21,6 +22,22 @@ prometheus::MetricFamily gauge_family(std::string name, std::string help) {
   f.help = std::move(help);
   f.type = prometheus::MetricType::Gauge;
   return f;
+}
+
+prometheus::MetricFamily counter_family(std::string name, std::string help) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = prometheus::MetricType::Counter;
+  return f;
+}
+
+void add_counter(prometheus::MetricFamily& f,
+                 std::vector<prometheus::ClientMetric::Label> labels, double value) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = value;
+  f.metric.push_back(std::move(m));
 }
 
 void add_gauge(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
@@ -79,14 +96,21 @@ class state_collector final : public prometheus::Collectable {
     auto pending = gauge_family("analyzer_storage_pending_writes",
                                 "Samples queued for the store and not yet written.");
     add_gauge(pending, backend, static_cast<double>(st.pending_writes));
+    auto failed = counter_family("analyzer_storage_failed_writes_total",
+                                 "Sample writes the store attempted and that failed.");
+    add_counter(failed, backend, static_cast<double>(st.failed_writes));
+    auto dropped = counter_family("analyzer_storage_dropped_writes_total",
+                                  "Samples dropped because the store queue was full.");
+    add_counter(dropped, backend, static_cast<double>(st.dropped_writes));
 
     auto build = gauge_family("analyzer_build_info",
                               "Always 1; labels name the running version and revision.");
     add_gauge(build, {{"revision", build::kRevision}, {"version", build::kVersion}}, 1.0);
 
     std::vector<prometheus::MetricFamily> out;
-    out.reserve(9);
-    for (auto* f : {&average, &std_dev, &points, &last, &z, &commits, &connected, &pending, &build}) {
+    out.reserve(11);
+    for (auto* f : {&average, &std_dev, &points, &last, &z, &commits, &connected, &pending,
+                    &failed, &dropped, &build}) {
       out.push_back(std::move(*f));
     }
     return out;
@@ -136,7 +160,8 @@ service_metrics::service_metrics(const analytics::analyzer& analyzer, const stor
                      .Help("Samples accepted by POST /metrics and committed.")
                      .Register(*registry_)
                      .Add({})),
-      state_collector_(std::make_shared<state_collector>(analyzer, store)) {
+      state_collector_(std::make_shared<state_collector>(analyzer, store)),
+      process_collector_(std::make_shared<process_collector>()) {
   auto& anomalies = prometheus::BuildCounter()
                         .Name("analyzer_anomalies_total")
                         .Help("Values flagged as anomalies, by metric.")
@@ -209,9 +234,11 @@ void service_metrics::record_rejected(api::error_code reason) {
 void service_metrics::write_text(std::string& out) const {
   // prometheus-cpp 1.0 registries cannot hold extra collectables: collect both here.
   auto families = registry_->Collect();
-  auto state = state_collector_->Collect();
-  families.insert(families.end(), std::make_move_iterator(state.begin()),
-                  std::make_move_iterator(state.end()));
+  for (const auto* collector : {state_collector_.get(), process_collector_.get()}) {
+    auto more = collector->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
   write_text_format(families, out);
 }
 

@@ -15,7 +15,10 @@ void write_number(double v, std::string& out) {
     out += v > 0 ? "+Inf" : "-Inf";
   } else {
     std::array<char, 32> buffer{};
-    auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v);
+    // Shortest round-trip digits in %g style, as Prometheus' own clients print them
+    // (0.0001, not 1e-04), so that le="0.0001" matchers find the bucket.
+    auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v,
+                                   std::chars_format::general);
     out.append(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
   }
 }

@@ -69,6 +69,7 @@ class service_metrics {
   std::array<request_series, kRouteCount * kMethodCount * kStatuses.size()> series_;
   std::mutex resolve_mutex_;  // only taken the first time a series is used
   std::shared_ptr<prometheus::Collectable> state_collector_;
+  std::shared_ptr<prometheus::Collectable> process_collector_;
 };
 
 }  // namespace analyzer::telemetry
