@@ -39,6 +39,7 @@ struct restored_state {
 class analyzer {
  public:
   // max_writers bounds the number of threads committing at the same time (pool size).
+  // Throws std::invalid_argument outside the ranges of detector_config or 1..65533 writers.
   explicit analyzer(const detector_config& config, std::size_t max_writers = 64);
   ~analyzer();
   analyzer(const analyzer&) = delete;
@@ -50,7 +51,9 @@ class analyzer {
   // A consistent snapshot of the newest state.
   [[nodiscard]] snapshot read() const noexcept;
 
-  // Replaces the state; only before serving (not concurrently with commits).
+  // Replaces the state; only before serving (not concurrently with commits or reads).
+  // Throws std::invalid_argument (state unchanged) if a window is longer than window_size
+  // or than seq, the two windows differ in length, or a value is not finite.
   void restore(const restored_state& state);
 
   [[nodiscard]] const detector_config& config() const noexcept { return config_; }
