@@ -15,4 +15,4 @@ target_link_libraries(analyzer_deps INTERFACE Boost::headers nlohmann_json::nloh
 # Asio and Beast are compiled once, in src/http/beast_impl.cpp, instead of in every
 # translation unit that includes them.
 target_compile_definitions(analyzer_deps INTERFACE BOOST_ASIO_SEPARATE_COMPILATION
-  BOOST_BEAST_SEPARATE_COMPILATION BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+  BOOST_BEAST_SEPARATE_COMPILATION BOOST_ASIO_NO_DEPRECATED)

@@ -32,8 +32,7 @@ int main(int argc, char** argv) {
   telemetry::setup_logging(cfg.log_level, cfg.log_fmt);
 
   try {
-    analytics::analyzer core({cfg.window_size, cfg.anomaly_threshold, cfg.warmup},
-                             cfg.threads + 2);
+    analytics::analyzer core({cfg.window_size, cfg.anomaly_threshold, cfg.warmup}, cfg.threads + 2);
     storage::memory_store store(cfg.history_size);
     telemetry::service_metrics metrics(core, store);
     http::lifecycle life(http::phase::starting);

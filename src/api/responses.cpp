@@ -44,11 +44,20 @@ void write_metric_snapshot(json_writer& w, const analytics::metric_snapshot& m) 
   statistic("min", m.window.min);
   statistic("max", m.window.max);
   w.key("last");
-  if (m.last) w.value(m.last->value); else w.null();
+  if (m.last)
+    w.value(m.last->value);
+  else
+    w.null();
   w.key("z_score");
-  if (m.last) w.value(m.last->z_score); else w.null();
+  if (m.last)
+    w.value(m.last->z_score);
+  else
+    w.null();
   w.key("anomaly");
-  if (m.last) w.value(m.last->anomaly); else w.null();
+  if (m.last)
+    w.value(m.last->anomaly);
+  else
+    w.null();
   w.key("anomalies_total");
   w.value(m.anomalies_total);
   w.key("last_anomaly");

@@ -87,7 +87,8 @@ setter text_field(std::string config::*field, std::size_t max_length, bool allow
 }
 
 setter one_of(std::string config::*field, std::vector<std::string_view> choices) {
-  return [=](config& cfg, std::string_view text) -> std::optional<std::string> {
+  return [field, choices = std::move(choices)](config& cfg,
+                                              std::string_view text) -> std::optional<std::string> {
     if (std::find(choices.begin(), choices.end(), text) == choices.end()) {
       std::string accepted = "one of";
       for (auto c : choices) accepted += " " + std::string(c);
@@ -149,16 +150,16 @@ const std::vector<option>& options() {
        text_field(&config::instance_id, 253, false)},
       {"WINDOW_SCOPE", "--window-scope", "instance", "windows owned by each instance",
        one_of(&config::window_scope, {"instance"})},
-      {"INGEST_TOKEN", "--ingest-token", "(unset: open)",
-       "bearer token required by POST /metrics",
+      {"INGEST_TOKEN", "--ingest-token", "(unset: open)", "bearer token required by POST /metrics",
        text_field(&config::ingest_token, 4096, true)},
       {"HISTORY_SIZE", "--history-size", "1000",
        "recent samples kept by the store (>= WINDOW_SIZE)",
        integer_in(&config::history_size, 2, 10000000)},
       {"REDIS_QUEUE_LIMIT", "--redis-queue-limit", "100000",
-       "samples queued for Redis before drops", integer_in(&config::redis_queue_limit, 1, 100000000)},
-      {"REDIS_RESTORE_TIMEOUT_MS", "--redis-restore-timeout-ms", "5000",
-       "startup restore deadline", millis_in(&config::redis_restore_timeout, 1, 3600000)},
+       "samples queued for Redis before drops",
+       integer_in(&config::redis_queue_limit, 1, 100000000)},
+      {"REDIS_RESTORE_TIMEOUT_MS", "--redis-restore-timeout-ms", "5000", "startup restore deadline",
+       millis_in(&config::redis_restore_timeout, 1, 3600000)},
       {"SHUTDOWN_DELAY_MS", "--shutdown-delay-ms", "0",
        "on SIGTERM, serve this long with /ready 503 before draining",
        millis_in(&config::shutdown_delay, 0, 3600000)},
@@ -197,7 +198,8 @@ std::string invalid(std::string_view name, std::string_view value, std::string_v
 
 env_lookup process_environment() {
   return [](std::string_view name) -> std::optional<std::string> {
-    const char* value = std::getenv(std::string(name).c_str());
+    // Read at startup, before any other thread exists.
+    const char* value = std::getenv(std::string(name).c_str());  // NOLINT(concurrency-mt-unsafe)
     if (value == nullptr) return std::nullopt;
     return std::string(value);
   };
@@ -224,8 +226,8 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
   for (const auto& arg : args) {
     if (arg == "--help" || arg == "-h") return exit_request{0, help_text()};
     if (arg == "--version") {
-      return exit_request{0, std::string("metrics-analyzer ") + build::kVersion + " (" +
-                                 build::kRevision + ")\n"};
+      return exit_request{
+          0, std::string("metrics-analyzer ") + build::kVersion + " (" + build::kRevision + ")\n"};
     }
   }
 
@@ -247,8 +249,8 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
     auto it = std::find_if(table.begin(), table.end(),
                            [&](const option& opt) { return opt.flag == name; });
     if (it == table.end()) {
-      return exit_request{2, "unknown option '" + std::string(name.substr(0, 64)) +
-                                 "' (see --help)"};
+      return exit_request{2,
+                          "unknown option '" + std::string(name.substr(0, 64)) + "' (see --help)"};
     }
     if (!value) {
       if (i + 1 >= args.size()) {
@@ -262,19 +264,20 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
 
   if (!warmup_set) cfg.warmup = cfg.window_size;
   if (cfg.warmup > cfg.window_size) {
-    return exit_request{2, invalid("WARMUP", std::to_string(cfg.warmup),
-                                   "an integer in 2..WINDOW_SIZE (" +
-                                       std::to_string(cfg.window_size) + ")")};
+    return exit_request{
+        2, invalid("WARMUP", std::to_string(cfg.warmup),
+                   "an integer in 2..WINDOW_SIZE (" + std::to_string(cfg.window_size) + ")")};
   }
   if (!history_set) cfg.history_size = std::max(cfg.history_size, cfg.window_size);
   if (cfg.history_size < cfg.window_size) {
-    return exit_request{2, invalid("HISTORY_SIZE", std::to_string(cfg.history_size),
-                                   "an integer >= WINDOW_SIZE (" +
-                                       std::to_string(cfg.window_size) + ")")};
+    return exit_request{
+        2, invalid("HISTORY_SIZE", std::to_string(cfg.history_size),
+                   "an integer >= WINDOW_SIZE (" + std::to_string(cfg.window_size) + ")")};
   }
   if (!cfg.redis_addr.empty()) {
-    return exit_request{2, "invalid REDIS_ADDR: this build has only the in-memory store; "
-                           "unset REDIS_ADDR"};
+    return exit_request{2,
+                        "invalid REDIS_ADDR: this build has only the in-memory store; "
+                        "unset REDIS_ADDR"};
   }
   if (cfg.instance_id.empty()) cfg.instance_id = host_name();
   return cfg;
@@ -310,8 +313,7 @@ std::string describe(const config& cfg) {
       << " instance_id=" << cfg.instance_id << " history_size=" << cfg.history_size
       << " ingest_token=" << (cfg.ingest_token.empty() ? "unset" : "set")
       << " shutdown_delay_ms=" << cfg.shutdown_delay.count()
-      << " shutdown_timeout_ms=" << cfg.shutdown_timeout.count()
-      << " log_level=" << cfg.log_level
+      << " shutdown_timeout_ms=" << cfg.shutdown_timeout.count() << " log_level=" << cfg.log_level
       << " log_format=" << (cfg.log_fmt == log_format::json ? "json" : "text");
   return out.str();
 }

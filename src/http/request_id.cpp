@@ -18,8 +18,8 @@ std::uint64_t splitmix64(std::uint64_t x) noexcept {
 
 std::uint64_t process_seed() {
   std::random_device device;
-  const auto now = static_cast<std::uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch().count());
+  const auto now =
+      static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   return (static_cast<std::uint64_t>(device()) << 32U) ^ device() ^ now;
 }
 

@@ -102,8 +102,7 @@ std::optional<response> precheck(const service_context& ctx, const request& req)
              "POST /metrics needs the header 'Authorization: Bearer <INGEST_TOKEN>'");
       res->www_authenticate = true;
     } else if (req.content_type && !is_json_media_type(*req.content_type)) {
-      reject(415, api::error_code::unsupported_media_type,
-             "Content-Type must be application/json");
+      reject(415, api::error_code::unsupported_media_type, "Content-Type must be application/json");
     }
   } else if (!read) {
     res = error_response(405, api::error_code::method_not_allowed,
@@ -123,10 +122,17 @@ response dispatch(service_context& ctx, const request& req) {
     case route::metrics:
       res = req.verb == method::post ? handle_ingest(ctx, req) : handle_metrics(ctx);
       break;
-    case route::analyze: res = handle_analyze(ctx); break;
-    case route::health: res = handle_health(ctx); break;
-    case route::ready: res = handle_ready(ctx); break;
-    case route::other: break;  // answered by precheck
+    case route::analyze:
+      res = handle_analyze(ctx);
+      break;
+    case route::health:
+      res = handle_health(ctx);
+      break;
+    case route::ready:
+      res = handle_ready(ctx);
+      break;
+    case route::other:
+      break;  // answered by precheck
   }
   res.route = r;
   return res;

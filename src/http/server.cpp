@@ -4,6 +4,7 @@
 #include "analyzer/http/request_id.hpp"
 #include "session.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -11,7 +12,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -108,18 +108,18 @@ struct server::impl final : session_host {
     acceptor.set_option(net::socket_base::reuse_address(true));
     acceptor.bind(endpoint, ec);
     if (ec) {
-      throw std::system_error(ec, "cannot listen on " + ctx.cfg.bind_address + ":" +
-                                      std::to_string(ctx.cfg.port));
+      throw std::system_error(
+          ec, "cannot listen on " + ctx.cfg.bind_address + ":" + std::to_string(ctx.cfg.port));
     }
     acceptor.listen(net::socket_base::max_listen_connections);
     bound_port = acceptor.local_endpoint().port();
   }
 
   void do_accept() {
-    acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec,
-                                                        tcp::socket socket) {
-      on_accept(ec, std::move(socket));
-    });
+    acceptor.async_accept(net::make_strand(ioc),
+                          [this](boost::system::error_code ec, tcp::socket socket) {
+                            on_accept(ec, std::move(socket));
+                          });
   }
 
   void on_accept(boost::system::error_code ec, tcp::socket socket) {

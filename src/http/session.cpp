@@ -6,6 +6,7 @@
 #include "analyzer/http/request_id.hpp"
 #include "analyzer/http/router.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -13,7 +14,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
 
 namespace analyzer::http {
 
@@ -96,7 +96,8 @@ request session::view(bool with_body) const {
   request out;
   out.verb = match_method(req.method_string());
   out.target = req.target();
-  if (auto it = req.find(bhttp::field::content_type); it != req.end()) out.content_type = it->value();
+  if (auto it = req.find(bhttp::field::content_type); it != req.end())
+    out.content_type = it->value();
   if (auto it = req.find(bhttp::field::authorization); it != req.end()) {
     out.authorization = it->value();
   }
@@ -144,7 +145,7 @@ void session::on_header(beast::error_code ec, std::size_t /*bytes*/) {
   }
   if (expects_continue) {
     auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
-                                                                      req.version());
+                                                                     req.version());
     stream_.expires_after(ctx_.cfg.write_timeout);
     bhttp::async_write(stream_, *cont,
                        [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
@@ -181,15 +182,12 @@ void session::on_body(beast::error_code ec, std::size_t /*bytes*/) {
   process();
 }
 
-void session::process() {
-  send(dispatch(ctx_, view(true)), false);
-}
+void session::process() { send(dispatch(ctx_, view(true)), false); }
 
 void session::fail_read(beast::error_code ec) {
   // Timeouts: beast's tcp_stream has already closed the socket (as nginx does, no 408).
   if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
-      ec == net::error::eof || ec == net::error::connection_reset ||
-      ec == beast::error::timeout) {
+      ec == net::error::eof || ec == net::error::connection_reset || ec == beast::error::timeout) {
     close_now();
     return;
   }
@@ -251,10 +249,9 @@ void session::send(response res, bool close) {
     res_.prepare_payload();
   }
   stream_.expires_after(ctx_.cfg.write_timeout);
-  bhttp::async_write(stream_, res_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_write(ec);
-                     });
+  bhttp::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    self->on_write(ec);
+  });
 }
 
 void session::on_write(beast::error_code ec) {

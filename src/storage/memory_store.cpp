@@ -31,15 +31,18 @@ void memory_store::append(const analytics::commit_result& committed) noexcept {
   std::uint64_t current = r.version.load(std::memory_order_relaxed);
   do {
     if (current >= 2 * committed.seq - 1) return;
-  } while (!r.version.compare_exchange_weak(current, 2 * committed.seq - 1,
-                                            std::memory_order_relaxed));
+  } while (
+      !r.version.compare_exchange_weak(current, 2 * committed.seq - 1, std::memory_order_relaxed));
   std::atomic_thread_fence(std::memory_order_release);
   const auto& cpu = committed.of(analytics::metric::cpu);
   const auto& rps = committed.of(analytics::metric::rps);
-  const std::uint64_t words[kWords] = {
-      committed.seq, bits(committed.timestamp), bits(cpu.value), bits(cpu.z_score),
-      bits(rps.value), bits(rps.z_score),
-      (cpu.anomaly ? 1U : 0U) | (rps.anomaly ? 2U : 0U)};
+  const std::uint64_t words[kWords] = {committed.seq,
+                                       bits(committed.timestamp),
+                                       bits(cpu.value),
+                                       bits(cpu.z_score),
+                                       bits(rps.value),
+                                       bits(rps.z_score),
+                                       (cpu.anomaly ? 1U : 0U) | (rps.anomaly ? 2U : 0U)};
   for (std::size_t i = 0; i < kWords; ++i) r.words[i].store(words[i], std::memory_order_relaxed);
   r.version.store(2 * committed.seq, std::memory_order_release);
   // newest_seq_ only grows; commits may reach the store slightly out of seq order.
@@ -50,9 +53,7 @@ void memory_store::append(const analytics::commit_result& committed) noexcept {
   }
 }
 
-store_status memory_store::status() const noexcept {
-  return store_status{"memory", true, 0, 0, 0};
-}
+store_status memory_store::status() const noexcept { return store_status{"memory", true, 0, 0, 0}; }
 
 bool memory_store::flush(std::chrono::milliseconds /*timeout*/) { return true; }
 

@@ -21,8 +21,8 @@ void json_log_formatter::format(const spdlog::details::log_msg& msg, spdlog::mem
   gmtime_r(&seconds, &tm);
   char stamp[40];
   const auto n = std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
-                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                               tm.tm_min, tm.tm_sec, static_cast<long long>(micros));
+                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                               tm.tm_sec, static_cast<long long>(micros));
   std::string line;
   line.reserve(96 + msg.payload.size());
   line += "{\"time\":\"";
@@ -45,8 +45,8 @@ std::unique_ptr<spdlog::formatter> json_log_formatter::clone() const {
 }
 
 void setup_logging(std::string_view level, config::log_format format) {
-  auto logger = std::make_shared<spdlog::logger>(
-      "metrics-analyzer", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("metrics-analyzer",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (format == config::log_format::json) {
     logger->set_formatter(std::make_unique<json_log_formatter>());
   } else {

@@ -109,9 +109,8 @@ std::vector<prometheus::MetricFamily> process_collector::Collect() const {
   const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
   const stat_fields stat = read_stat();
   rlimit limit{};
-  const double max_fds = ::getrlimit(RLIMIT_NOFILE, &limit) == 0
-                             ? static_cast<double>(limit.rlim_cur)
-                             : 0.0;
+  const double max_fds =
+      ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? static_cast<double>(limit.rlim_cur) : 0.0;
   return {
       single("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
              MetricType::Counter, (stat.utime_ticks + stat.stime_ticks) / ticks),
@@ -119,13 +118,11 @@ std::vector<prometheus::MetricFamily> process_collector::Collect() const {
              resident_bytes()),
       single("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge,
              stat.vsize_bytes),
-      single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
-             open_fds()),
+      single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, open_fds()),
       single("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
              max_fds),
-      single("process_start_time_seconds",
-             "Start time of the process since unix epoch in seconds.", MetricType::Gauge,
-             start_time_seconds_),
+      single("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+             MetricType::Gauge, start_time_seconds_),
   };
 }
 

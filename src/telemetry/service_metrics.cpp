@@ -32,8 +32,8 @@ prometheus::MetricFamily counter_family(std::string name, std::string help) {
   return f;
 }
 
-void add_counter(prometheus::MetricFamily& f,
-                 std::vector<prometheus::ClientMetric::Label> labels, double value) {
+void add_counter(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
+                 double value) {
   prometheus::ClientMetric m;
   m.label = std::move(labels);
   m.counter.value = value;
@@ -57,8 +57,8 @@ class state_collector final : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     const analytics::snapshot snap = analyzer_.read();
-    auto average = gauge_family("analyzer_rolling_average",
-                                "Mean of the current rolling window, by metric.");
+    auto average =
+        gauge_family("analyzer_rolling_average", "Mean of the current rolling window, by metric.");
     auto std_dev = gauge_family("analyzer_rolling_std_dev",
                                 "Population standard deviation of the current window, by metric.");
     auto points = gauge_family("analyzer_window_data_points",
@@ -90,8 +90,8 @@ class state_collector final : public prometheus::Collectable {
     const storage::store_status st = store_.status();
     const std::vector<prometheus::ClientMetric::Label> backend{
         {"backend", std::string(st.backend)}};
-    auto connected = gauge_family("analyzer_storage_connected",
-                                  "1 when the store can accept writes, else 0.");
+    auto connected =
+        gauge_family("analyzer_storage_connected", "1 when the store can accept writes, else 0.");
     add_gauge(connected, backend, st.connected ? 1.0 : 0.0);
     auto pending = gauge_family("analyzer_storage_pending_writes",
                                 "Samples queued for the store and not yet written.");
@@ -109,8 +109,8 @@ class state_collector final : public prometheus::Collectable {
 
     std::vector<prometheus::MetricFamily> out;
     out.reserve(11);
-    for (auto* f : {&average, &std_dev, &points, &last, &z, &commits, &connected, &pending,
-                    &failed, &dropped, &build}) {
+    for (auto* f : {&average, &std_dev, &points, &last, &z, &commits, &connected, &pending, &failed,
+                    &dropped, &build}) {
       out.push_back(std::move(*f));
     }
     return out;
@@ -125,21 +125,30 @@ class state_collector final : public prometheus::Collectable {
 
 std::string_view to_string(route r) noexcept {
   switch (r) {
-    case route::health: return "/health";
-    case route::ready: return "/ready";
-    case route::metrics: return "/metrics";
-    case route::analyze: return "/analyze";
-    case route::other: break;
+    case route::health:
+      return "/health";
+    case route::ready:
+      return "/ready";
+    case route::metrics:
+      return "/metrics";
+    case route::analyze:
+      return "/analyze";
+    case route::other:
+      break;
   }
   return "other";
 }
 
 std::string_view to_string(method m) noexcept {
   switch (m) {
-    case method::get: return "GET";
-    case method::head: return "HEAD";
-    case method::post: return "POST";
-    case method::other: break;
+    case method::get:
+      return "GET";
+    case method::head:
+      return "HEAD";
+    case method::post:
+      return "POST";
+    case method::other:
+      break;
   }
   return "OTHER";
 }
@@ -174,13 +183,12 @@ service_metrics::service_metrics(const analytics::analyzer& analyzer, const stor
                        .Help("POST /metrics requests rejected, by error code.")
                        .Register(*registry_);
   // Only the reasons an ingest request can be refused for get a series.
-  for (const auto code :
-       {api::error_code::invalid_json, api::error_code::invalid_body,
-        api::error_code::missing_field, api::error_code::invalid_type,
-        api::error_code::out_of_range, api::error_code::duplicate_key,
-        api::error_code::invalid_query, api::error_code::unauthorized,
-        api::error_code::body_too_large, api::error_code::batch_too_large,
-        api::error_code::unsupported_media_type, api::error_code::unavailable}) {
+  for (const auto code : {api::error_code::invalid_json, api::error_code::invalid_body,
+                          api::error_code::missing_field, api::error_code::invalid_type,
+                          api::error_code::out_of_range, api::error_code::duplicate_key,
+                          api::error_code::invalid_query, api::error_code::unauthorized,
+                          api::error_code::body_too_large, api::error_code::batch_too_large,
+                          api::error_code::unsupported_media_type, api::error_code::unavailable}) {
     rejected_[static_cast<std::size_t>(code)] =
         &rejected.Add({{"reason", std::string(api::to_string(code))}});
   }

@@ -17,8 +17,8 @@ void write_number(double v, std::string& out) {
     std::array<char, 32> buffer{};
     // Shortest round-trip digits in %g style, as Prometheus' own clients print them
     // (0.0001, not 1e-04), so that le="0.0001" matchers find the bucket.
-    auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v,
-                                   std::chars_format::general);
+    auto [end, ec] =
+        std::to_chars(buffer.data(), buffer.data() + buffer.size(), v, std::chars_format::general);
     out.append(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
   }
 }
@@ -74,11 +74,16 @@ void write_sample(std::string_view name, std::string_view suffix,
 
 std::string_view type_name(prometheus::MetricType type) {
   switch (type) {
-    case prometheus::MetricType::Counter: return "counter";
-    case prometheus::MetricType::Gauge: return "gauge";
-    case prometheus::MetricType::Summary: return "summary";
-    case prometheus::MetricType::Histogram: return "histogram";
-    case prometheus::MetricType::Untyped: break;
+    case prometheus::MetricType::Counter:
+      return "counter";
+    case prometheus::MetricType::Gauge:
+      return "gauge";
+    case prometheus::MetricType::Summary:
+      return "summary";
+    case prometheus::MetricType::Histogram:
+      return "histogram";
+    case prometheus::MetricType::Untyped:
+      break;
   }
   return "untyped";
 }

@@ -226,8 +226,9 @@ TEST(HttpApiTest, content_type_rules) {
   http_client client(svc.port());
   expect_error(client.request("POST", "/metrics", kSample, {{"Content-Type", "text/plain"}}), 415,
                "unsupported_media_type");
-  EXPECT_EQ(client.request("POST", "/metrics", kSample,
-                           {{"Content-Type", "application/json; charset=utf-8"}})
+  EXPECT_EQ(client
+                .request("POST", "/metrics", kSample,
+                         {{"Content-Type", "application/json; charset=utf-8"}})
                 .status,
             202U);
   EXPECT_EQ(client.request("POST", "/metrics", kSample).status, 202U);  // no Content-Type
@@ -294,17 +295,19 @@ TEST(HttpApiTest, expect_100_continue_is_answered) {
   test_service svc;
   http_client client(svc.port());
   const std::string body(kSample);
-  client.send_raw("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  "Expect: 100-continue\r\nContent-Length: " +
-                  std::to_string(body.size()) + "\r\n\r\n");
+  client.send_raw(
+      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
   EXPECT_EQ(client.read_reply().status, 100U);
   client.send_raw(body);
   EXPECT_EQ(client.read_reply().status, 202U);
 
   // Refused from the head alone: the final status comes instead of 100 Continue.
   http_client other(svc.port());
-  other.send_raw("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
-                 "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n");
+  other.send_raw(
+      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+      "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n");
   expect_error(other.read_reply(), 415, "unsupported_media_type");
 }
 
@@ -314,8 +317,10 @@ TEST(HttpApiTest, keep_alive_and_pipelined_requests_answer_in_order) {
   const std::string body(kSample);
   std::string batch;
   batch += "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
-  batch += "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  batch +=
+      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   batch += "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
   batch += "GET /analyze HTTP/1.1\r\nHost: x\r\n\r\n";
   client.send_raw(batch);
@@ -376,7 +381,8 @@ TEST(HttpApiTest, prometheus_scrape_counts_requests_samples_and_anomalies) {
   cfg.warmup = 2;
   test_service svc(cfg);
   http_client client(svc.port());
-  ASSERT_EQ(client.post_json("/metrics", R"([{"cpu": 1, "rps": 10}, {"cpu": 3, "rps": 10},
+  ASSERT_EQ(client
+                .post_json("/metrics", R"([{"cpu": 1, "rps": 10}, {"cpu": 3, "rps": 10},
                                             {"cpu": 5, "rps": 10}])")
                 .status,
             202U);
@@ -389,8 +395,9 @@ TEST(HttpApiTest, prometheus_scrape_counts_requests_samples_and_anomalies) {
   EXPECT_THAT(r.body, HasSubstr("analyzer_anomalies_total{metric=\"cpu\"} 1\n"));
   EXPECT_THAT(r.body, HasSubstr("analyzer_anomalies_total{metric=\"rps\"} 0\n"));
   EXPECT_THAT(r.body, HasSubstr("analyzer_ingest_rejected_total{reason=\"invalid_json\"} 1\n"));
-  EXPECT_THAT(r.body,
-              HasSubstr("http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1\n"));
+  EXPECT_THAT(
+      r.body,
+      HasSubstr("http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1\n"));
   EXPECT_THAT(r.body, HasSubstr("http_request_duration_seconds_bucket{method=\"POST\","
                                 "route=\"/metrics\",status=\"202\",le=\"+Inf\"} 1\n"));
   EXPECT_THAT(r.body, HasSubstr("# TYPE http_request_duration_seconds histogram\n"));

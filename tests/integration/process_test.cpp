@@ -1,13 +1,13 @@
 // The real binary: configuration errors exit 2 naming the variable, --help lists every
 // option, and SIGTERM/SIGINT drain and exit 0.
-#include "support/http_client.hpp"
 #include "support/process.hpp"
+#include "support/http_client.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <regex>
+#include <sstream>
 
 namespace analyzer::test {
 namespace {
@@ -20,10 +20,14 @@ const std::string kBinary = ANALYZER_BINARY;
 std::uint16_t wait_listening(child_process& p) {
   const auto line = p.wait_for_line("listening on", 30s);
   if (!line) return 0;
-  std::smatch m;
-  static const std::regex port_re(R"(listening on [^ ]*:(\d+))");
-  if (!std::regex_search(*line, m, port_re)) return 0;
-  return static_cast<std::uint16_t>(std::stoi(m[1]));
+  // "... listening on 127.0.0.1:PORT with ..."
+  const auto at = line->find("listening on ");
+  const auto colon = line->find(':', at);
+  const auto space = line->find(' ', colon);
+  if (at == std::string::npos || colon == std::string::npos || space == std::string::npos) {
+    return 0;
+  }
+  return static_cast<std::uint16_t>(std::stoi(line->substr(colon + 1, space - colon - 1)));
 }
 
 TEST(ProcessTest, invalid_configuration_exits_2_naming_the_variable) {
@@ -48,12 +52,31 @@ TEST(ProcessTest, invalid_configuration_exits_2_naming_the_variable) {
 TEST(ProcessTest, help_lists_every_option_with_its_default) {
   child_process p(kBinary, {"--help"}, {});
   EXPECT_EQ(p.wait_exit(30s), 0);
-  for (const char* name :
-       {"PORT", "THREADS", "WINDOW_SIZE", "ANOMALY_THRESHOLD", "WARMUP", "MAX_BODY_BYTES",
-        "MAX_BATCH", "MAX_HEADER_BYTES", "MAX_CONNECTIONS", "READ_TIMEOUT_MS", "IDLE_TIMEOUT_MS",
-        "REDIS_ADDR", "REDIS_PASSWORD", "REDIS_DB", "KEY_PREFIX", "INSTANCE_ID", "WINDOW_SCOPE",
-        "INGEST_TOKEN", "HISTORY_SIZE", "REDIS_QUEUE_LIMIT", "REDIS_RESTORE_TIMEOUT_MS",
-        "SHUTDOWN_DELAY_MS", "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "LOG_FORMAT"}) {
+  for (const char* name : {"PORT",
+                           "THREADS",
+                           "WINDOW_SIZE",
+                           "ANOMALY_THRESHOLD",
+                           "WARMUP",
+                           "MAX_BODY_BYTES",
+                           "MAX_BATCH",
+                           "MAX_HEADER_BYTES",
+                           "MAX_CONNECTIONS",
+                           "READ_TIMEOUT_MS",
+                           "IDLE_TIMEOUT_MS",
+                           "REDIS_ADDR",
+                           "REDIS_PASSWORD",
+                           "REDIS_DB",
+                           "KEY_PREFIX",
+                           "INSTANCE_ID",
+                           "WINDOW_SCOPE",
+                           "INGEST_TOKEN",
+                           "HISTORY_SIZE",
+                           "REDIS_QUEUE_LIMIT",
+                           "REDIS_RESTORE_TIMEOUT_MS",
+                           "SHUTDOWN_DELAY_MS",
+                           "SHUTDOWN_TIMEOUT_MS",
+                           "LOG_LEVEL",
+                           "LOG_FORMAT"}) {
     EXPECT_THAT(p.output(), HasSubstr(std::string("(") + name + ")")) << name;
   }
   EXPECT_THAT(p.output(), HasSubstr("[default: 8080]"));

@@ -10,9 +10,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <poll.h>
 #include <algorithm>
 #include <cctype>
-#include <poll.h>
 #include <stdexcept>
 
 namespace analyzer::test {

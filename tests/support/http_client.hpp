@@ -26,9 +26,7 @@ struct http_reply {
     auto it = headers.find(name);
     return it == headers.end() ? std::string{} : it->second;
   }
-  [[nodiscard]] bool has_header(const std::string& name) const {
-    return headers.count(name) != 0;
-  }
+  [[nodiscard]] bool has_header(const std::string& name) const { return headers.count(name) != 0; }
 };
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
@@ -41,8 +39,7 @@ class http_client {
   http_reply request(std::string_view method, std::string_view target, std::string_view body = {},
                      const header_list& headers = {});
   http_reply get(std::string_view target) { return request("GET", target); }
-  http_reply post_json(std::string_view target, std::string_view body,
-                       header_list headers = {});
+  http_reply post_json(std::string_view target, std::string_view body, header_list headers = {});
 
   // Writes bytes as they are.
   void send_raw(std::string_view bytes);

@@ -52,7 +52,7 @@ void child_process::read_available(std::chrono::milliseconds timeout) {
 }
 
 std::optional<std::string> child_process::wait_for_line(const std::string& needle,
-                                                         std::chrono::milliseconds timeout) {
+                                                        std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     const auto at = output_.find(needle, scanned_);

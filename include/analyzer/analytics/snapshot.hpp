@@ -24,8 +24,8 @@ struct anomaly_record {
 };
 
 struct metric_snapshot {
-  window_stats window;                 // the current window (after the last commit)
-  std::optional<metric_result> last;   // newest value with the z and flag it got
+  window_stats window;                // the current window (after the last commit)
+  std::optional<metric_result> last;  // newest value with the z and flag it got
   std::uint64_t anomalies_total = 0;
   std::optional<anomaly_record> last_anomaly;
 };

@@ -12,10 +12,24 @@ class json_writer {
  public:
   explicit json_writer(std::string& out) : out_(out) {}
 
-  void begin_object() { separate(); out_ += '{'; first_ = true; }
-  void end_object() { out_ += '}'; first_ = false; }
-  void begin_array() { separate(); out_ += '['; first_ = true; }
-  void end_array() { out_ += ']'; first_ = false; }
+  void begin_object() {
+    separate();
+    out_ += '{';
+    first_ = true;
+  }
+  void end_object() {
+    out_ += '}';
+    first_ = false;
+  }
+  void begin_array() {
+    separate();
+    out_ += '[';
+    first_ = true;
+  }
+  void end_array() {
+    out_ += ']';
+    first_ = false;
+  }
 
   // Writes "key": and leaves the writer expecting the value.
   void key(std::string_view name);

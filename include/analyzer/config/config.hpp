@@ -25,9 +25,9 @@ struct config {
   double anomaly_threshold = 2.0;
   std::size_t warmup = 50;
 
-  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_body_bytes = std::size_t{1024} * 1024;
   std::size_t max_batch = 1000;
-  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_header_bytes = std::size_t{8} * 1024;
   std::size_t max_connections = 10000;
   std::chrono::milliseconds read_timeout{10000};
   std::chrono::milliseconds write_timeout{10000};

@@ -21,10 +21,14 @@ class lifecycle {
   void set(phase p) noexcept { phase_.store(p, std::memory_order_release); }
   [[nodiscard]] static std::string_view name(phase p) noexcept {
     switch (p) {
-      case phase::starting: return "starting";
-      case phase::ready: return "ready";
-      case phase::stopping: return "stopping";
-      case phase::draining: break;
+      case phase::starting:
+        return "starting";
+      case phase::ready:
+        return "ready";
+      case phase::stopping:
+        return "stopping";
+      case phase::draining:
+        break;
     }
     return "draining";
   }

@@ -34,10 +34,10 @@ struct response {
   unsigned status = 200;
   std::string_view content_type = kJsonContentType;
   std::string body;
-  std::string_view allow;          // the Allow header of a 405, else empty
-  bool retry_after = false;        // add Retry-After (503)
-  bool www_authenticate = false;   // add WWW-Authenticate (401)
-  bool close = false;              // close the connection after this response
+  std::string_view allow;         // the Allow header of a 405, else empty
+  bool retry_after = false;       // add Retry-After (503)
+  bool www_authenticate = false;  // add WWW-Authenticate (401)
+  bool close = false;             // close the connection after this response
   telemetry::route route = telemetry::route::other;
 };
 
