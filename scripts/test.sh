@@ -4,6 +4,7 @@
 # the ab load check. Exits non-zero on any failure.
 #
 # Env: TEST_PRESETS  presets to run (default "release asan tsan")
+#      SKIP_LINT=1   skip clang-format/clang-tidy (scripts/lint.sh)
 #      CTEST_JOBS    parallel ctest jobs (default: number of CPUs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +24,10 @@ for preset in $presets; do
   echo "=== [$preset] test"
   ctest --preset "$preset" -j "$jobs"
   echo "=== [$preset] done in $(( $(date +%s) - start )) s"
+  if [ "$preset" = release ] && [ "${SKIP_LINT:-0}" != 1 ]; then
+    echo "=== lint"
+    start=$(date +%s)
+    ./scripts/lint.sh
+    echo "=== lint done in $(( $(date +%s) - start )) s"
+  fi
 done

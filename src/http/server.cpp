@@ -61,6 +61,7 @@ struct server::impl final : session_host {
   std::atomic<bool> is_draining{false};
   std::atomic<bool> shutdown_started{false};
   std::uint16_t bound_port = 0;
+  bool accept_failing = false;  // touched only by the accept chain (one operation at a time)
 
   std::mutex sessions_mutex;  // taken on connect, disconnect and shutdown only
   std::unordered_map<session*, std::weak_ptr<session>> sessions;
@@ -73,10 +74,11 @@ struct server::impl final : session_host {
   std::vector<std::thread> threads;
   // Declared last: destroyed first, while everything its handlers touch still exists.
   net::io_context ioc{static_cast<int>(ctx.cfg.threads)};
-  tcp::acceptor acceptor{ioc};
-  net::steady_timer accept_retry{ioc};
-  // Signals and shutdown steps run on one strand: they share `deadline` and the timer.
+  // The listener, its retry timer, signals and the shutdown steps all run on one strand:
+  // shutdown closes the acceptor that the accept handler uses, and they share `deadline`.
   net::strand<net::io_context::executor_type> control{net::make_strand(ioc)};
+  tcp::acceptor acceptor{control};
+  net::steady_timer accept_retry{control};
   net::steady_timer shutdown_timer{control};
   net::signal_set signals{control};
 
@@ -128,8 +130,11 @@ struct server::impl final : session_host {
       if (ec == net::error::no_descriptors || ec == std::errc::too_many_files_open_in_system ||
           ec == net::error::no_buffer_space || ec == net::error::no_memory) {
         // Out of descriptors: retry after a pause instead of spinning on the ready listener.
-        spdlog::warn("accept failed: {}; retrying in {} ms", ec.message(),
-                     kAcceptRetryDelay.count());
+        // Logged once per episode; the retries that follow are debug lines.
+        spdlog::log(accept_failing ? spdlog::level::debug : spdlog::level::warn,
+                    "accept failed: {}; retrying every {} ms", ec.message(),
+                    kAcceptRetryDelay.count());
+        accept_failing = true;
         accept_retry.expires_after(kAcceptRetryDelay);
         accept_retry.async_wait([this](boost::system::error_code wec) {
           if (!wec && acceptor.is_open()) do_accept();
@@ -139,6 +144,10 @@ struct server::impl final : session_host {
       spdlog::debug("accept failed: {}", ec.message());
       do_accept();
       return;
+    }
+    if (accept_failing) {
+      spdlog::info("accept works again");
+      accept_failing = false;
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);

@@ -33,7 +33,6 @@ void memory_store::append(const analytics::commit_result& committed) noexcept {
     if (current >= 2 * committed.seq - 1) return;
   } while (
       !r.version.compare_exchange_weak(current, 2 * committed.seq - 1, std::memory_order_relaxed));
-  std::atomic_thread_fence(std::memory_order_release);
   const auto& cpu = committed.of(analytics::metric::cpu);
   const auto& rps = committed.of(analytics::metric::rps);
   const std::uint64_t words[kWords] = {committed.seq,
@@ -43,7 +42,10 @@ void memory_store::append(const analytics::commit_result& committed) noexcept {
                                        bits(rps.value),
                                        bits(rps.z_score),
                                        (cpu.anomaly ? 1U : 0U) | (rps.anomaly ? 2U : 0U)};
-  for (std::size_t i = 0; i < kWords; ++i) r.words[i].store(words[i], std::memory_order_relaxed);
+  // Release stores (plain moves on x86): a reader that sees any of these words also
+  // sees the odd version above, so its re-check fails (seqlock without fences, which
+  // ThreadSanitizer does not model).
+  for (std::size_t i = 0; i < kWords; ++i) r.words[i].store(words[i], std::memory_order_release);
   r.version.store(2 * committed.seq, std::memory_order_release);
   // newest_seq_ only grows; commits may reach the store slightly out of seq order.
   std::uint64_t newest = newest_seq_.load(std::memory_order_relaxed);
@@ -66,8 +68,7 @@ std::vector<analytics::commit_result> memory_store::recent(std::size_t limit) co
     const record& r = records_[seq % capacity_];
     const std::uint64_t before = r.version.load(std::memory_order_acquire);
     std::uint64_t words[kWords];
-    for (std::size_t i = 0; i < kWords; ++i) words[i] = r.words[i].load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
+    for (std::size_t i = 0; i < kWords; ++i) words[i] = r.words[i].load(std::memory_order_acquire);
     if (before != 2 * seq || r.version.load(std::memory_order_relaxed) != before) continue;
     analytics::commit_result c;
     c.seq = words[0];

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 namespace analyzer::test {
 namespace {
@@ -432,6 +433,31 @@ TEST(HttpApiTest, shutdown_closes_idle_connections_and_returns_zero) {
   EXPECT_EQ(svc.stop(), 0);
   EXPECT_TRUE(idle.wait_closed(std::chrono::seconds(5)));
   EXPECT_EQ(svc.life.current(), http::phase::draining);
+}
+
+TEST(HttpApiTest, shutdown_lets_an_in_flight_request_finish_with_connection_close) {
+  test_service svc;
+  http_client client(svc.port());
+  const std::string body(kSample);
+  // 100 Continue proves the server has the head: the request is in flight, not idle.
+  client.send_raw("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Expect: 100-continue\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n");
+  ASSERT_EQ(client.read_reply().status, 100U);
+  svc.server().shutdown();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (svc.life.current() != http::phase::draining &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(svc.life.current(), http::phase::draining);
+  EXPECT_THROW(http_client{svc.port()}, std::exception);  // the listener is closed
+  client.send_raw(body);
+  const auto r = client.read_reply();
+  EXPECT_EQ(r.status, 202U);
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_EQ(svc.stop(), 0);
+  EXPECT_EQ(svc.core.read().seq, 1U);
 }
 
 TEST(HttpApiTest, ready_turns_503_during_shutdown_delay_while_other_routes_serve) {
