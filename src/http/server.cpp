@@ -181,14 +181,15 @@ struct server::impl final : session_host {
 
   void start_draining() {
     if (draining()) return;
-    ctx.life.set(phase::draining);
-    is_draining.store(true, std::memory_order_release);
     if (deadline == std::chrono::steady_clock::time_point{}) {
       deadline = std::chrono::steady_clock::now() + ctx.cfg.shutdown_timeout;
     }
     boost::system::error_code ignored;
     acceptor.close(ignored);
     accept_retry.cancel();
+    // Phase last: whoever sees `draining` can rely on the listener being closed.
+    is_draining.store(true, std::memory_order_release);
+    ctx.life.set(phase::draining);
     for (const auto& s : live_sessions()) s->drain();
     spdlog::info("shutdown: listener closed, {} connection(s) draining",
                  connections.load(std::memory_order_acquire));

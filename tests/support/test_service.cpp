@@ -1,6 +1,8 @@
 // In-process service for integration tests.
 #include "support/test_service.hpp"
 
+#include "analyzer/telemetry/logging.hpp"
+
 namespace analyzer::test {
 
 config::config test_config() {
@@ -13,8 +15,17 @@ config::config test_config() {
   return cfg;
 }
 
+namespace {
+// As main does: the logger exists before any io thread (spdlog's registry is created on
+// first use, and libspdlog is not instrumented for ThreadSanitizer).
+const config::config& with_logging(const config::config& cfg) {
+  telemetry::setup_logging(cfg.log_level, cfg.log_fmt);
+  return cfg;
+}
+}  // namespace
+
 test_service::test_service(config::config c, http::phase initial)
-    : cfg(std::move(c)),
+    : cfg(with_logging(c)),
       core({cfg.window_size, cfg.anomaly_threshold, cfg.warmup}, cfg.threads + 2),
       store(cfg.history_size),
       metrics(core, store),
