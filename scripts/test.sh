@@ -15,6 +15,9 @@ presets=${TEST_PRESETS:-release asan tsan}
 jobs=${CTEST_JOBS:-$(nproc)}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+# Cache hits across checkouts in other folders (CI clones anew each run).
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 
 for preset in $presets; do
   echo "=== [$preset] configure and build"

@@ -7,7 +7,7 @@
 #include "analyzer/http/lifecycle.hpp"
 #include "analyzer/http/server.hpp"
 #include "analyzer/http/service_context.hpp"
-#include "analyzer/storage/memory_store.hpp"
+#include "analyzer/storage/store_factory.hpp"
 #include "analyzer/telemetry/logging.hpp"
 #include "analyzer/telemetry/service_metrics.hpp"
 
@@ -33,18 +33,20 @@ int main(int argc, char** argv) {
 
   try {
     analytics::analyzer core({cfg.window_size, cfg.anomaly_threshold, cfg.warmup}, cfg.threads + 2);
-    storage::memory_store store(cfg.history_size);
-    telemetry::service_metrics metrics(core, store);
+    const std::unique_ptr<storage::store> store = storage::make_store(cfg);
+    telemetry::service_metrics metrics(core, *store);
     http::lifecycle life(http::phase::starting);
-    http::service_context ctx{cfg, core, store, metrics, life};
+    http::service_context ctx{cfg, core, *store, metrics, life};
 
-    http::server server(ctx, http::server_options{});
-    server.start();
     spdlog::info("metrics-analyzer {} ({}) config: {}", build::kVersion, build::kRevision,
                  config::describe(cfg));
+    http::server server(ctx, http::server_options{});
+    server.start();
+    spdlog::info("listening on {}:{} with {} thread(s), store={}", cfg.bind_address, server.port(),
+                 cfg.threads, store->status().backend);
+    // /ready stays 503 and ingest answers 503 until the state is restored.
+    storage::restore_on_startup(*store, core, cfg.redis_restore_timeout);
     life.set(http::phase::ready);
-    spdlog::info("listening on {}:{} with {} thread(s), store=memory", cfg.bind_address,
-                 server.port(), cfg.threads);
     return server.wait();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());

@@ -214,6 +214,7 @@ commit_result advance(scratch& st, const detector_config& config, double timesta
       mw[kAnomalyZWord] = to_word(r.z_score);
     }
     mw[kFlagsWord] = flags;
+    result.anomalies_total[m] = mw[kAnomaliesWord];
   }
   st.header[kTimestampWord] = to_word(timestamp);
   st.header[kCountWord] = new_count;
@@ -525,7 +526,13 @@ void analyzer::restore(const restored_state& state) {
     mw[kFlagsWord] = flags;
   }
 
-  slot& target = *pool_[0];
+  // Write into a slot that is not the head, then publish it: readers (/analyze during the
+  // startup restore) only ever copy the published slot, so they never see a half-written
+  // state. Commits must not run concurrently (ingest is refused while starting).
+  const std::size_t target_index =
+      static_cast<std::size_t>((head_.load(std::memory_order_acquire) & kIndexMask) + 1) %
+      pool_.size();
+  slot& target = *pool_[target_index];
   for (std::size_t i = 0; i < kHeaderWords; ++i) {
     target.data[i].store(st.header[i], std::memory_order_relaxed);
   }
@@ -539,7 +546,7 @@ void analyzer::restore(const restored_state& state) {
   target.mark = mark_at(state.seq, w);
   // A new history: writers' thread-local rings from the old one must not be reused.
   generation_ = g_next_generation.fetch_add(1, std::memory_order_relaxed);
-  head_.store(state.seq << kIndexBits, std::memory_order_release);
+  head_.store((state.seq << kIndexBits) | target_index, std::memory_order_release);
 }
 
 }  // namespace analyzer::analytics

@@ -2,6 +2,7 @@
 #include "analyzer/config/config.hpp"
 
 #include "analyzer/build_info.hpp"
+#include "analyzer/storage/redis_address.hpp"
 
 #include <unistd.h>
 
@@ -87,8 +88,8 @@ setter text_field(std::string config::*field, std::size_t max_length, bool allow
 }
 
 setter one_of(std::string config::*field, std::vector<std::string_view> choices) {
-  return [field, choices = std::move(choices)](config& cfg,
-                                              std::string_view text) -> std::optional<std::string> {
+  return [field, choices = std::move(choices)](
+             config& cfg, std::string_view text) -> std::optional<std::string> {
     if (std::find(choices.begin(), choices.end(), text) == choices.end()) {
       std::string accepted = "one of";
       for (auto c : choices) accepted += " " + std::string(c);
@@ -160,6 +161,12 @@ const std::vector<option>& options() {
        integer_in(&config::redis_queue_limit, 1, 100000000)},
       {"REDIS_RESTORE_TIMEOUT_MS", "--redis-restore-timeout-ms", "5000", "startup restore deadline",
        millis_in(&config::redis_restore_timeout, 1, 3600000)},
+      {"REDIS_CONNECT_TIMEOUT_MS", "--redis-connect-timeout-ms", "2000",
+       "deadline of one connection attempt (TCP connect, AUTH, SELECT)",
+       millis_in(&config::redis_connect_timeout, 1, 600000)},
+      {"REDIS_COMMAND_TIMEOUT_MS", "--redis-command-timeout-ms", "2000",
+       "a reply not received within this drops the connection and reconnects",
+       millis_in(&config::redis_command_timeout, 1, 600000)},
       {"SHUTDOWN_DELAY_MS", "--shutdown-delay-ms", "0",
        "on SIGTERM, serve this long with /ready 503 before draining",
        millis_in(&config::shutdown_delay, 0, 3600000)},
@@ -274,10 +281,9 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
         2, invalid("HISTORY_SIZE", std::to_string(cfg.history_size),
                    "an integer >= WINDOW_SIZE (" + std::to_string(cfg.window_size) + ")")};
   }
-  if (!cfg.redis_addr.empty()) {
-    return exit_request{2,
-                        "invalid REDIS_ADDR: this build has only the in-memory store; "
-                        "unset REDIS_ADDR"};
+  if (!cfg.redis_addr.empty() && !storage::parse_redis_address(cfg.redis_addr)) {
+    return exit_request{
+        2, invalid("REDIS_ADDR", cfg.redis_addr, "host:port, [ipv6]:port or unix:/path/to/socket")};
   }
   if (cfg.instance_id.empty()) cfg.instance_id = host_name();
   return cfg;
@@ -309,7 +315,11 @@ std::string describe(const config& cfg) {
       << " read_timeout_ms=" << cfg.read_timeout.count()
       << " write_timeout_ms=" << cfg.write_timeout.count()
       << " idle_timeout_ms=" << cfg.idle_timeout.count()
-      << " store=" << (cfg.redis_addr.empty() ? "memory" : "redis")
+      << " store=" << (cfg.redis_addr.empty() ? "memory" : "redis " + cfg.redis_addr)
+      << " redis_password=" << (cfg.redis_password.empty() ? "unset" : "set")
+      << " redis_db=" << cfg.redis_db << " key_prefix=" << cfg.key_prefix
+      << " redis_queue_limit=" << cfg.redis_queue_limit
+      << " redis_restore_timeout_ms=" << cfg.redis_restore_timeout.count()
       << " instance_id=" << cfg.instance_id << " history_size=" << cfg.history_size
       << " ingest_token=" << (cfg.ingest_token.empty() ? "unset" : "set")
       << " shutdown_delay_ms=" << cfg.shutdown_delay.count()

@@ -102,17 +102,24 @@ class state_collector final : public prometheus::Collectable {
     auto dropped = counter_family("analyzer_storage_dropped_writes_total",
                                   "Samples dropped because the store queue was full.");
     add_counter(dropped, backend, static_cast<double>(st.dropped_writes));
+    auto written =
+        counter_family("analyzer_storage_written_total", "Samples the store confirmed written.");
+    add_counter(written, backend, static_cast<double>(st.written_writes));
+    auto reconnects = counter_family("analyzer_storage_reconnects_total",
+                                     "Store connections re-established after the first.");
+    add_counter(reconnects, backend, static_cast<double>(st.reconnects));
 
     auto build = gauge_family("analyzer_build_info",
                               "Always 1; labels name the running version and revision.");
     add_gauge(build, {{"revision", build::kRevision}, {"version", build::kVersion}}, 1.0);
 
     std::vector<prometheus::MetricFamily> out;
-    out.reserve(11);
-    for (auto* f : {&average, &std_dev, &points, &last, &z, &commits, &connected, &pending, &failed,
-                    &dropped, &build}) {
+    out.reserve(14);
+    for (auto* f : {&average, &std_dev, &points, &last, &z, &commits, &connected, &pending,
+                    &written, &failed, &dropped, &reconnects, &build}) {
       out.push_back(std::move(*f));
     }
+    store_.collect(out);
     return out;
   }
 

@@ -1,6 +1,7 @@
 // In-process service for integration tests.
 #include "support/test_service.hpp"
 
+#include "analyzer/storage/store_factory.hpp"
 #include "analyzer/telemetry/logging.hpp"
 
 namespace analyzer::test {
@@ -27,12 +28,16 @@ const config::config& with_logging(const config::config& cfg) {
 test_service::test_service(config::config c, http::phase initial)
     : cfg(with_logging(c)),
       core({cfg.window_size, cfg.anomaly_threshold, cfg.warmup}, cfg.threads + 2),
-      store(cfg.history_size),
-      metrics(core, store),
-      life(initial),
-      ctx{cfg, core, store, metrics, life},
+      store(storage::make_store(cfg)),
+      metrics(core, *store),
+      life(http::phase::starting),
+      ctx{cfg, core, *store, metrics, life},
       server_(std::make_unique<http::server>(ctx, http::server_options{false})) {
   server_->start();
+  if (initial == http::phase::ready) {
+    storage::restore_on_startup(*store, core, cfg.redis_restore_timeout);
+  }
+  life.set(initial);
 }
 
 test_service::~test_service() { stop(); }

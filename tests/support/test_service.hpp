@@ -6,7 +6,7 @@
 #include "analyzer/http/lifecycle.hpp"
 #include "analyzer/http/server.hpp"
 #include "analyzer/http/service_context.hpp"
-#include "analyzer/storage/memory_store.hpp"
+#include "analyzer/storage/store.hpp"
 #include "analyzer/telemetry/service_metrics.hpp"
 
 #include <cstdint>
@@ -19,6 +19,8 @@ config::config test_config();
 
 class test_service {
  public:
+  // With `initial` ready, the service restores from its store (as main does) and then
+  // turns ready; with `starting` it stays starting until the test sets the phase.
   explicit test_service(config::config cfg = test_config(),
                         http::phase initial = http::phase::ready);
   ~test_service();
@@ -29,7 +31,7 @@ class test_service {
 
   config::config cfg;
   analytics::analyzer core;
-  storage::memory_store store;
+  std::unique_ptr<storage::store> store;
   telemetry::service_metrics metrics;
   http::lifecycle life;
   http::service_context ctx;

@@ -51,7 +51,8 @@ class analyzer {
   // A consistent snapshot of the newest state.
   [[nodiscard]] snapshot read() const noexcept;
 
-  // Replaces the state; only before serving (not concurrently with commits or reads).
+  // Replaces the state; only while no commit runs (reads may run concurrently: the new
+  // state is published like a commit).
   // Throws std::invalid_argument (state unchanged) if a window is longer than window_size
   // or than seq, the two windows differ in length, or a value is not finite.
   void restore(const restored_state& state);

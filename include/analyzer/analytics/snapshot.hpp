@@ -45,6 +45,9 @@ struct commit_result {
   std::uint64_t seq = 0;  // 1-based, dense, one total order
   double timestamp = 0.0;
   std::array<metric_result, kMetricCount> metrics;
+  // Each metric's anomalies_total including this commit: lets persistence store counters
+  // that match exactly the samples it has written.
+  std::array<std::uint64_t, kMetricCount> anomalies_total{};
 
   [[nodiscard]] const metric_result& of(metric m) const noexcept {
     return metrics[static_cast<std::size_t>(m)];

@@ -43,6 +43,8 @@ struct config {
   std::size_t history_size = 1000;
   std::size_t redis_queue_limit = 100000;
   std::chrono::milliseconds redis_restore_timeout{5000};
+  std::chrono::milliseconds redis_connect_timeout{2000};
+  std::chrono::milliseconds redis_command_timeout{2000};
   std::chrono::milliseconds shutdown_delay{0};
   std::chrono::milliseconds shutdown_timeout{10000};
 

@@ -405,11 +405,21 @@ TEST(ConfigTest, describe_shows_effective_values) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
-TEST(ConfigTest, redis_addr_is_refused_in_this_build) {
-  const exit_request failure = load_exit({{"REDIS_ADDR", "localhost:6379"}});
-  EXPECT_EQ(failure.exit_code, 2);
-  EXPECT_THAT(failure.text, HasSubstr("REDIS_ADDR"));
-  EXPECT_EQ(load_exit({}, {"--redis-addr", "unix:/tmp/redis.sock"}).exit_code, 2);
+TEST(ConfigTest, redis_addr_accepts_host_port_ipv6_and_unix_socket) {
+  EXPECT_EQ(load_ok({{"REDIS_ADDR", "localhost:6379"}}).redis_addr, "localhost:6379");
+  EXPECT_EQ(load_ok({{"REDIS_ADDR", "[::1]:6380"}}).redis_addr, "[::1]:6380");
+  EXPECT_EQ(load_ok({}, {"--redis-addr", "unix:/tmp/redis.sock"}).redis_addr,
+            "unix:/tmp/redis.sock");
+}
+
+TEST(ConfigTest, malformed_redis_addr_exits_2_naming_the_forms) {
+  for (const char* bad : {"localhost", "localhost:0", "localhost:65536", ":6379", "::1:6379",
+                          "unix:", "unix:relative.sock", "host:63x9"}) {
+    const exit_request failure = load_exit({{"REDIS_ADDR", bad}});
+    EXPECT_EQ(failure.exit_code, 2) << bad;
+    EXPECT_THAT(failure.text, HasSubstr("REDIS_ADDR")) << bad;
+    EXPECT_THAT(failure.text, HasSubstr("unix:/path")) << bad;
+  }
 }
 
 TEST(ConfigTest, empty_redis_addr_means_the_memory_store) {

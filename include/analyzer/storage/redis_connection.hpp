@@ -1,0 +1,99 @@
+// The hiredis ↔ Asio adapter: one redisAsyncContext (one connection; a reconnect makes a
+// new object) driven by a posix::stream_descriptor on the store's single io thread.
+//
+// hiredis 0.14 asks for read/write interest through hooks and has no timeouts: connect
+// and command deadlines are steady_timers here. Its cleanup hook may run inside
+// redisAsyncHandleRead (a reply callback freeing the context); the hook only releases the
+// descriptor (hiredis owns and closes the fd) and marks the context gone, and every
+// path re-checks that after calling into hiredis.
+#pragma once
+
+#include "analyzer/storage/redis_address.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace analyzer::storage {
+
+struct redis_connection_options {
+  redis_address address;
+  std::string password;  // AUTH when not empty
+  int db = 0;            // SELECT when not 0
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds command_timeout{2000};
+};
+
+class redis_connection : public std::enable_shared_from_this<redis_connection> {
+ public:
+  // on_ready: connected, authenticated and SELECTed. on_closed: the connection is gone
+  // (connect failure, timeout, error, or close()); called exactly once, never from
+  // inside a member call of this object (it is posted).
+  using ready_handler = std::function<void()>;
+  using closed_handler = std::function<void(const std::string& reason)>;
+  // reply is null when the command failed without a reply (connection lost, timeout).
+  using reply_handler = std::function<void(const redisReply* reply)>;
+
+  redis_connection(boost::asio::io_context& ioc, redis_connection_options options,
+                   ready_handler on_ready, closed_handler on_closed);
+  ~redis_connection();
+  redis_connection(const redis_connection&) = delete;
+  redis_connection& operator=(const redis_connection&) = delete;
+
+  void connect();
+  // Queues one command (pipelined behind the others); false when not connected.
+  bool command(const std::vector<std::string_view>& args, reply_handler done);
+  // Drops the connection now; pending commands complete with a null reply.
+  void close(const std::string& reason);
+
+  [[nodiscard]] bool ready() const noexcept { return ready_; }
+  [[nodiscard]] std::size_t outstanding() const noexcept { return sent_at_.size(); }
+
+ private:
+  struct pending_command;
+  static void on_connect(const redisAsyncContext* ctx, int status);
+  static void on_disconnect(const redisAsyncContext* ctx, int status);
+  static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
+  static void add_read(void* self);
+  static void del_read(void* self);
+  static void add_write(void* self);
+  static void del_write(void* self);
+  static void cleanup(void* self);
+
+  void wait_readable();
+  void wait_writable();
+  void handshake();
+  bool send(const std::vector<std::string_view>& args, reply_handler done, bool internal);
+  void arm_command_timer();
+  void finish(const std::string& reason);
+
+  boost::asio::io_context& ioc_;
+  redis_connection_options options_;
+  ready_handler on_ready_;
+  closed_handler on_closed_;
+  redisAsyncContext* context_ = nullptr;
+  boost::asio::posix::stream_descriptor descriptor_;
+  boost::asio::steady_timer connect_timer_;
+  boost::asio::steady_timer command_timer_;
+  std::deque<std::chrono::steady_clock::time_point> sent_at_;  // replies come in order
+  bool want_read_ = false;
+  bool want_write_ = false;
+  bool read_waiting_ = false;
+  bool write_waiting_ = false;
+  bool ready_ = false;
+  bool finished_ = false;
+  std::string close_reason_;
+};
+
+}  // namespace analyzer::storage

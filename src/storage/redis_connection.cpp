@@ -1,0 +1,267 @@
+// hiredis async context bound to Asio: interest hooks, connect/command deadlines, cleanup.
+#include "analyzer/storage/redis_connection.hpp"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+namespace analyzer::storage {
+
+namespace net = boost::asio;
+
+struct redis_connection::pending_command {
+  reply_handler done;
+  bool internal = false;  // handshake commands are not counted as pipelined work
+};
+
+namespace {
+
+redis_connection* owner(const redisAsyncContext* ctx) {
+  return static_cast<redis_connection*>(ctx->ev.data);
+}
+
+std::string reply_text(const redisReply* reply) {
+  if (reply == nullptr) return "no reply";
+  if (reply->str != nullptr) return std::string(reply->str, reply->len);
+  return "reply type " + std::to_string(reply->type);
+}
+
+}  // namespace
+
+redis_connection::redis_connection(net::io_context& ioc, redis_connection_options options,
+                                   ready_handler on_ready, closed_handler on_closed)
+    : ioc_(ioc),
+      options_(std::move(options)),
+      on_ready_(std::move(on_ready)),
+      on_closed_(std::move(on_closed)),
+      descriptor_(ioc),
+      connect_timer_(ioc),
+      command_timer_(ioc) {}
+
+redis_connection::~redis_connection() {
+  // Owners close() before letting go; this only guards against a leaked context.
+  if (context_ != nullptr) {
+    context_->ev = {};
+    redisAsyncFree(context_);
+  }
+}
+
+void redis_connection::connect() {
+  const auto& addr = options_.address;
+  context_ = addr.is_unix() ? redisAsyncConnectUnix(addr.unix_path.c_str())
+                            : redisAsyncConnect(addr.host.c_str(), addr.port);
+  if (context_ == nullptr) {
+    finish("cannot allocate a hiredis context");
+    return;
+  }
+  if (context_->err != 0) {
+    std::string error = context_->errstr;
+    redisAsyncFree(context_);  // no hooks yet: nothing else runs
+    context_ = nullptr;
+    finish("connect to " + addr.to_string() + " failed: " + error);
+    return;
+  }
+  // Before the hooks: setting the connect callback already asks for write interest.
+  descriptor_.assign(context_->c.fd);
+  context_->ev.data = this;
+  context_->ev.addRead = &redis_connection::add_read;
+  context_->ev.delRead = &redis_connection::del_read;
+  context_->ev.addWrite = &redis_connection::add_write;
+  context_->ev.delWrite = &redis_connection::del_write;
+  context_->ev.cleanup = &redis_connection::cleanup;
+  redisAsyncSetConnectCallback(context_, &redis_connection::on_connect);
+  redisAsyncSetDisconnectCallback(context_, &redis_connection::on_disconnect);
+
+  auto self = shared_from_this();
+  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.async_wait([self](boost::system::error_code ec) {
+    if (!ec && !self->ready_ && !self->finished_) {
+      self->close("connect timeout after " +
+                  std::to_string(self->options_.connect_timeout.count()) + " ms");
+    }
+  });
+  handshake();
+}
+
+void redis_connection::handshake() {
+  auto self = shared_from_this();
+  auto check = [self](const char* what) {
+    return [self, what](const redisReply* reply) {
+      if (reply == nullptr) return;  // the connection is already going away
+      if (reply->type == REDIS_REPLY_ERROR) {
+        const std::string text = reply_text(reply);
+        if (std::string_view(what) == "AUTH") {
+          spdlog::error("redis AUTH failed at {}: {} (check REDIS_PASSWORD)",
+                        self->options_.address.to_string(), text);
+        }
+        self->close(std::string(what) + " failed: " + text);
+      }
+    };
+  };
+  if (!options_.password.empty()) send({"AUTH", options_.password}, check("AUTH"), true);
+  const std::string db = std::to_string(options_.db);
+  if (options_.db != 0) send({"SELECT", db}, check("SELECT"), true);
+  send(
+      {"PING"},
+      [self, inner = check("PING")](const redisReply* reply) {
+        inner(reply);
+        if (reply == nullptr || reply->type == REDIS_REPLY_ERROR || self->finished_) return;
+        self->ready_ = true;
+        self->connect_timer_.cancel();
+        net::post(self->ioc_, [self] {
+          if (self->ready_) self->on_ready_();
+        });
+      },
+      true);
+}
+
+bool redis_connection::command(const std::vector<std::string_view>& args, reply_handler done) {
+  if (!ready_ || context_ == nullptr) return false;
+  return send(args, std::move(done), false);
+}
+
+bool redis_connection::send(const std::vector<std::string_view>& args, reply_handler done,
+                            bool internal) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (auto a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  auto* pending = new pending_command{std::move(done), internal};
+  if (redisAsyncCommandArgv(context_, &redis_connection::on_reply, pending,
+                            static_cast<int>(argv.size()), argv.data(),
+                            lengths.data()) != REDIS_OK) {
+    delete pending;
+    return false;
+  }
+  sent_at_.push_back(std::chrono::steady_clock::now());
+  if (sent_at_.size() == 1) arm_command_timer();
+  return true;
+}
+
+void redis_connection::arm_command_timer() {
+  if (sent_at_.empty()) {
+    command_timer_.cancel();
+    return;
+  }
+  command_timer_.expires_at(sent_at_.front() + options_.command_timeout);
+  command_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->finished_ || self->sent_at_.empty()) return;
+    if (std::chrono::steady_clock::now() >=
+        self->sent_at_.front() + self->options_.command_timeout) {
+      self->close("no reply within " + std::to_string(self->options_.command_timeout.count()) +
+                  " ms (REDIS_COMMAND_TIMEOUT_MS)");
+    } else {
+      self->arm_command_timer();
+    }
+  });
+}
+
+void redis_connection::close(const std::string& reason) {
+  if (close_reason_.empty()) close_reason_ = reason;
+  ready_ = false;
+  if (context_ != nullptr) {
+    redisAsyncFree(context_);  // deferred by hiredis when called inside its callback
+  } else {
+    finish(reason);
+  }
+}
+
+void redis_connection::finish(const std::string& reason) {
+  if (finished_) return;
+  finished_ = true;
+  ready_ = false;
+  connect_timer_.cancel();
+  command_timer_.cancel();
+  net::post(ioc_, [self = shared_from_this(), reason] { self->on_closed_(reason); });
+}
+
+void redis_connection::on_connect(const redisAsyncContext* ctx, int status) {
+  auto* self = owner(ctx);
+  if (self != nullptr && status != REDIS_OK && self->close_reason_.empty()) {
+    self->close_reason_ = std::string("connect to ") + self->options_.address.to_string() +
+                          " failed: " + (ctx->errstr != nullptr ? ctx->errstr : "error");
+  }
+}
+
+void redis_connection::on_disconnect(const redisAsyncContext* ctx, int /*status*/) {
+  (void)ctx;  // cleanup (called just before) has already recorded the reason
+}
+
+void redis_connection::on_reply(redisAsyncContext* ctx, void* reply, void* privdata) {
+  std::unique_ptr<pending_command> pending(static_cast<pending_command*>(privdata));
+  auto* self = owner(ctx);
+  if (self != nullptr && !self->sent_at_.empty()) {
+    self->sent_at_.pop_front();
+    if (reply != nullptr) self->arm_command_timer();
+  }
+  if (pending->done) pending->done(static_cast<const redisReply*>(reply));
+}
+
+void redis_connection::add_read(void* p) {
+  auto* self = static_cast<redis_connection*>(p);
+  self->want_read_ = true;
+  self->wait_readable();
+}
+
+void redis_connection::del_read(void* p) { static_cast<redis_connection*>(p)->want_read_ = false; }
+
+void redis_connection::add_write(void* p) {
+  auto* self = static_cast<redis_connection*>(p);
+  self->want_write_ = true;
+  self->wait_writable();
+}
+
+void redis_connection::del_write(void* p) {
+  static_cast<redis_connection*>(p)->want_write_ = false;
+}
+
+void redis_connection::cleanup(void* p) {
+  auto* self = static_cast<redis_connection*>(p);
+  if (self->close_reason_.empty()) {
+    self->close_reason_ = self->context_ != nullptr && self->context_->err != 0
+                              ? std::string("connection lost: ") + self->context_->errstr
+                              : std::string("connection closed");
+  }
+  if (self->context_ != nullptr) self->context_->ev.data = nullptr;
+  self->context_ = nullptr;
+  self->want_read_ = false;
+  self->want_write_ = false;
+  self->sent_at_.clear();
+  // hiredis closes the fd itself; pending waits complete with operation_aborted.
+  (void)self->descriptor_.release();
+  self->finish(self->close_reason_);
+}
+
+void redis_connection::wait_readable() {
+  if (read_waiting_ || context_ == nullptr) return;
+  read_waiting_ = true;
+  descriptor_.async_wait(net::posix::stream_descriptor::wait_read,
+                         [self = shared_from_this()](boost::system::error_code ec) {
+                           self->read_waiting_ = false;
+                           if (ec || self->context_ == nullptr || !self->want_read_) return;
+                           redisAsyncHandleRead(self->context_);
+                           if (self->context_ != nullptr && self->want_read_) self->wait_readable();
+                         });
+}
+
+void redis_connection::wait_writable() {
+  if (write_waiting_ || context_ == nullptr) return;
+  write_waiting_ = true;
+  descriptor_.async_wait(net::posix::stream_descriptor::wait_write,
+                         [self = shared_from_this()](boost::system::error_code ec) {
+                           self->write_waiting_ = false;
+                           if (ec || self->context_ == nullptr || !self->want_write_) return;
+                           redisAsyncHandleWrite(self->context_);
+                           if (self->context_ != nullptr && self->want_write_) {
+                             self->wait_writable();
+                           }
+                         });
+}
+
+}  // namespace analyzer::storage
