@@ -147,6 +147,7 @@ stop_pid() {
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
+  [ -z "${redis_pid:-}" ] || stop_pid "$redis_pid" TERM 5
   [ -z "$nginx_pid" ] || stop_pid "$nginx_pid" TERM 5
   [ -z "$service_pid" ] || stop_pid "$service_pid" TERM 15
   rm -rf -- "$tmp_dir"
@@ -318,6 +319,48 @@ stop_pid "$service_pid" TERM 15
 service_pid=""
 [ "$stop_rc" -eq 0 ] || problems+=("the service exited with status $stop_rc after SIGTERM (expected 0); log tail: $(tail -n 5 "$svc_log" | tr '\n' ' ')")
 
+# --- 3. the service with the Redis store ----------------------------------------
+# Redis shares CPU 0 with wrk (the server keeps CPU 1 to itself); its CPU time over the
+# run is reported so the cost can be read against it.
+redis_cmd="$(command -v redis-server || true)"
+if [ -z "$redis_cmd" ]; then
+  problems+=("redis-server is not installed: the Redis column was not measured")
+else
+  redis_port="$(free_port)"
+  redis_dir="$tmp_dir/redis"
+  mkdir -p "$redis_dir"
+  "${client_pin[@]}" "$redis_cmd" --port "$redis_port" --bind 127.0.0.1 --save "" \
+    --appendonly no --dir "$redis_dir" >"$redis_dir/redis.log" 2>&1 &
+  redis_pid=$!
+  deadline=$((SECONDS + 10))
+  until [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ]; do
+    [ $SECONDS -lt $deadline ] || fail "redis-server did not answer PING within 10s"
+    sleep 0.05  # poll interval, bounded by the deadline
+  done
+  svc_port="$(free_port)"
+  svc="http://127.0.0.1:$svc_port"
+  log "starting $bin on $svc (THREADS=1, REDIS_ADDR=127.0.0.1:$redis_port)"
+  REDIS_ADDR="127.0.0.1:$redis_port" INSTANCE_ID=bench THREADS=1 LOG_LEVEL=warn \
+    PORT="$svc_port" BIND_ADDR=127.0.0.1 "${server_pin[@]}" "$bin" >"$svc_log" 2>&1 &
+  service_pid=$!
+  wait_http "$svc/ready" "$service_pid" 30 ||
+    fail "service (Redis store) did not become ready within 30s; its log:
+$(tail -n 40 "$svc_log")"
+  redis_cpu_before="$(awk '{ print $14 + $15 }' "/proc/$redis_pid/stat")"
+  run_wrk post_redis "$svc/metrics" "$script_dir/bench/post_metrics.lua"
+  redis_cpu_ticks=$(( $(awk '{ print $14 + $15 }' "/proc/$redis_pid/stat") - redis_cpu_before ))
+  redis_cpu_pct="$(awk -v t="$redis_cpu_ticks" -v hz="$(getconf CLK_TCK)" -v s="$seconds" \
+    'BEGIN { printf "%.0f", 100 * t / hz / s }')"
+  alive "$service_pid" || fail "the service (Redis store) died during its run"
+  storage="$(curl -sS --max-time 5 "$svc/analyze" | sed -n 's/.*"storage":\({[^}]*}\).*/\1/p')"
+  stop_pid "$service_pid" TERM 15
+  service_pid=""
+  [ "$stop_rc" -eq 0 ] || problems+=("the service (Redis store) exited with $stop_rc after SIGTERM")
+  written="$(redis-cli -p "$redis_port" hget metrics-analyzer:bench:state seq 2>/dev/null || true)"
+  stop_pid "$redis_pid" TERM 5
+  redis_pid=""
+fi
+
 # --- report ---------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 verdict() { # verdict RATIO P99_MS
@@ -352,7 +395,13 @@ table() {
     r="$(ratio "${rps[$key]}" "${rps[nginx]}")"
     echo "| $label | metrics-analyzer THREADS=1 | ${rps[$key]} | ${p50[$key]} | ${p99[$key]} | $r | ≥ 0.75 × nginx, p99 ≤ 2 ms | $(verdict "$r" "${p99[$key]}") |"
   done
+  if [ -n "${rps[post_redis]:-}" ]; then
+    local rr
+    rr="$(ratio "${rps[post_redis]}" "${rps[post]}")"
+    echo "| service POST /metrics, Redis store | metrics-analyzer THREADS=1 | ${rps[post_redis]} | ${p50[post_redis]} | ${p99[post_redis]} | $(ratio "${rps[post_redis]}" "${rps[nginx]}") | ≥ 0.90 × memory store ($rr) | $(awk -v r="$rr" 'BEGIN { print (r + 0 >= 0.90) ? "PASS" : "MISS" }') |"
+  fi
   echo
+  [ -z "${redis_cpu_pct:-}" ] || echo "Redis (on CPU 0 with wrk): ${redis_cpu_pct}% of a CPU during the Redis run; storage after it: ${storage:-?}; state seq in Redis after shutdown: ${written:-?}"
   echo "idle RSS: $idle_mib MiB (§6 target ≤ 12 MiB: $idle_verdict)"
   echo "peak RSS: $peak_mib MiB (after the runs, $connections connections; §6 target ≤ 64 MiB is for 10 000 connections, not measured here)"
 }
@@ -377,7 +426,8 @@ mkdir -p "$report_dir"
   fi
   echo
   echo "## Raw wrk output"
-  for key in nginx post analyze health; do
+  for key in nginx post analyze health post_redis; do
+    [ -n "${raw[$key]:-}" ] || continue
     echo
     echo "### $key"
     echo
