@@ -90,7 +90,7 @@ struct redis_store::impl {
   std::shared_ptr<redis_connection> conn;
   std::size_t in_flight_batches = 0;
   std::chrono::milliseconds backoff{0};
-  bool ever_ready = false;
+  bool attempted = false;  // a first connection attempt was made
   bool stopping = false;
   std::string last_failure;
   std::array<std::optional<std::pair<std::uint64_t, analytics::anomaly_record>>,
@@ -125,6 +125,8 @@ struct redis_store::impl {
 
   void connect_now() {
     if (stopping) return;
+    if (attempted) reconnects.fetch_add(1, std::memory_order_relaxed);
+    attempted = true;
     redis_connection_options o{options.address, options.password, options.db,
                                options.connect_timeout, options.command_timeout};
     auto c = std::make_shared<redis_connection>(
@@ -135,8 +137,6 @@ struct redis_store::impl {
   }
 
   void on_ready() {
-    if (ever_ready) reconnects.fetch_add(1, std::memory_order_relaxed);
-    ever_ready = true;
     backoff = std::chrono::milliseconds{0};
     last_failure.clear();
     connected.store(true, std::memory_order_release);

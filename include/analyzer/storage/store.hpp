@@ -23,7 +23,7 @@ struct store_status {
   std::uint64_t written_writes = 0;  // samples confirmed written
   std::uint64_t failed_writes = 0;   // sample writes that failed (retried while queued)
   std::uint64_t dropped_writes = 0;  // samples dropped because the queue was full
-  std::uint64_t reconnects = 0;      // connections (re)established after the first
+  std::uint64_t reconnects = 0;      // connection attempts after the first, successful or not
 };
 
 // The outcome of a startup restore.
