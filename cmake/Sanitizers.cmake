@@ -1,8 +1,12 @@
 # ANALYZER_SANITIZER=address builds everything with ASan+UBSan, =thread with TSan.
 # Applied globally so that tests and the library agree on the instrumented ABI.
 if(ANALYZER_SANITIZER STREQUAL "address")
-  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
-  add_link_options(-fsanitize=address,undefined)
+  # vptr is left out: it reports Boost.System's constant-initialized error categories as
+  # objects with an invalid vptr when an accept() fails with EMFILE (a false positive in
+  # the library's static categories, not in our code).
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize=vptr
+                      -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined -fno-sanitize=vptr)
 elseif(ANALYZER_SANITIZER STREQUAL "thread")
   add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")

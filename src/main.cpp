@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -21,6 +22,8 @@
 
 int main(int argc, char** argv) {
   using namespace analyzer;
+  // hiredis writes with write(2): a connection Redis has reset must not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
   const std::vector<std::string> args(argv + 1, argv + argc);
   auto loaded = config::load(args, config::process_environment());
   if (auto* request = std::get_if<config::exit_request>(&loaded)) {

@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <mutex>
 #include <system_error>
@@ -48,6 +49,13 @@ std::string overloaded_response() {
 }
 
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
+
+// accept() failures that repeat at once if retried at once (the listener stays readable).
+bool out_of_resources(const boost::system::error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return false;
+  const int e = ec.value();
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
 constexpr std::chrono::milliseconds kDrainPollInterval{5};
 
 }  // namespace
@@ -127,8 +135,7 @@ struct server::impl final : session_host {
   void on_accept(boost::system::error_code ec, tcp::socket socket) {
     if (!acceptor.is_open()) return;  // shutdown closed the listener
     if (ec) {
-      if (ec == net::error::no_descriptors || ec == std::errc::too_many_files_open_in_system ||
-          ec == net::error::no_buffer_space || ec == net::error::no_memory) {
+      if (out_of_resources(ec)) {
         // Out of descriptors: retry after a pause instead of spinning on the ready listener.
         // Logged once per episode; the retries that follow are debug lines.
         spdlog::log(accept_failing ? spdlog::level::debug : spdlog::level::warn,

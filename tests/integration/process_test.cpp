@@ -88,7 +88,13 @@ TEST(ProcessTest, sigterm_drains_and_exits_zero) {
     const auto port = wait_listening(p);
     ASSERT_NE(port, 0) << p.output();
     http_client client(port);
-    ASSERT_EQ(client.get("/ready").status, 200U);
+    // "listening" comes before the (empty) restore: poll until ready.
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    unsigned ready = 0;
+    while (ready != 200 && std::chrono::steady_clock::now() < deadline) {
+      ready = client.get("/ready").status;
+    }
+    ASSERT_EQ(ready, 200U);
     p.signal(signo);
     EXPECT_EQ(p.wait_exit(30s), 0) << p.output();
     EXPECT_THAT(p.output(), HasSubstr("shutdown complete"));

@@ -145,6 +145,10 @@ void expect_restart_continues_like_control(const config::config& cfg, int count,
     EXPECT_EQ(first.stop(), 0);
   }
   ASSERT_EQ(before.at("samples_total"), count);
+  for (const char* metric : {"cpu", "rps"}) {
+    ASSERT_GT(before.at("metrics").at(metric).at("anomalies_total"), 0)
+        << "no " << metric << " anomaly to restore";
+  }
   if (after_stop) after_stop();
 
   test_service second(cfg);

@@ -4,6 +4,8 @@
 #include "analyzer/storage/store_factory.hpp"
 #include "analyzer/telemetry/logging.hpp"
 
+#include <csignal>
+
 namespace analyzer::test {
 
 config::config test_config() {
@@ -20,6 +22,7 @@ namespace {
 // As main does: the logger exists before any io thread (spdlog's registry is created on
 // first use, and libspdlog is not instrumented for ThreadSanitizer).
 const config::config& with_logging(const config::config& cfg) {
+  std::signal(SIGPIPE, SIG_IGN);  // as main does, for hiredis' write(2)
   telemetry::setup_logging(cfg.log_level, cfg.log_fmt);
   return cfg;
 }
