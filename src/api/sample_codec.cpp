@@ -598,7 +598,8 @@ std::optional<double> parse_rfc3339(std::string_view text) noexcept {
         offset_minute > 59) {
       return std::nullopt;
     }
-    offset_seconds = static_cast<std::int64_t>(offset_hour) * 3600 + offset_minute * 60;
+    offset_seconds = static_cast<std::int64_t>(offset_hour) * 3600 +
+                     static_cast<std::int64_t>(offset_minute) * 60;
     if (text[at] == '+') {
       offset_seconds = -offset_seconds;  // local time ahead of UTC: subtract to get UTC
     }
@@ -611,8 +612,8 @@ std::optional<double> parse_rfc3339(std::string_view text) noexcept {
   }
 
   const std::int64_t seconds = days_from_civil(year, month, day) * 86400 +
-                               static_cast<std::int64_t>(hour) * 3600 + minute * 60 + second +
-                               offset_seconds;
+                               static_cast<std::int64_t>(hour) * 3600 +
+                               static_cast<std::int64_t>(minute) * 60 + second + offset_seconds;
   return static_cast<double>(seconds) + fraction;
 }
 

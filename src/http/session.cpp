@@ -26,7 +26,7 @@ namespace {
 // First read of a request: enough for any ordinary head and small body.
 constexpr std::size_t kFirstReadBytes = 2048;
 // Keep a larger buffer only while it is in use, so idle connections stay small.
-constexpr std::size_t kIdleBufferCapacity = 16 * 1024;
+constexpr std::size_t kIdleBufferCapacity = std::size_t{16} * 1024;
 // How long a closing connection reads (and discards) what the client still sends, so
 // the final response is not destroyed by a reset.
 constexpr std::chrono::milliseconds kLingerTime{500};

@@ -105,8 +105,9 @@ class state_collector final : public prometheus::Collectable {
     auto written =
         counter_family("analyzer_storage_written_total", "Samples the store confirmed written.");
     add_counter(written, backend, static_cast<double>(st.written_writes));
-    auto reconnects = counter_family("analyzer_storage_reconnects_total",
-                                     "Store connection attempts after the first (after a failure or a lost connection).");
+    auto reconnects = counter_family(
+        "analyzer_storage_reconnects_total",
+        "Store connection attempts after the first (after a failure or a lost connection).");
     add_counter(reconnects, backend, static_cast<double>(st.reconnects));
 
     auto build = gauge_family("analyzer_build_info",

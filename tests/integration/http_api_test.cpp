@@ -440,9 +440,10 @@ TEST(HttpApiTest, shutdown_lets_an_in_flight_request_finish_with_connection_clos
   http_client client(svc.port());
   const std::string body(kSample);
   // 100 Continue proves the server has the head: the request is in flight, not idle.
-  client.send_raw("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  "Expect: 100-continue\r\nContent-Length: " +
-                  std::to_string(body.size()) + "\r\n\r\n");
+  client.send_raw(
+      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
   ASSERT_EQ(client.read_reply().status, 100U);
   svc.server().shutdown();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
