@@ -45,6 +45,9 @@ end
 return n
 )lua";
 
+// How long a queued sample may wait for the writer when no full batch is waiting.
+constexpr std::chrono::milliseconds kWriteTick{2};
+
 constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                     0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
@@ -78,6 +81,7 @@ struct redis_store::impl {
   std::deque<analytics::commit_result> queue;
   std::size_t in_flight_samples = 0;
   bool pump_posted = false;
+  bool writer_idle = true;  // no tick armed: the next sample must wake the writer
   std::atomic<bool> connected{false};
   std::atomic<std::uint64_t> written{0};
   std::atomic<std::uint64_t> failed{0};
@@ -103,6 +107,8 @@ struct redis_store::impl {
   net::io_context ioc{1};
   net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
   net::steady_timer reconnect_timer{ioc};
+  net::steady_timer tick_timer{ioc};
+  bool tick_armed = false;  // io thread only
 
   void start() {
     net::post(ioc, [this] { connect_now(); });
@@ -113,6 +119,7 @@ struct redis_store::impl {
     net::post(ioc, [this] {
       stopping = true;
       reconnect_timer.cancel();
+      tick_timer.cancel();
       if (conn) conn->close("store shutting down");
     });
     work.reset();
@@ -178,8 +185,12 @@ struct redis_store::impl {
         queue.pop_front();
       }
       queue.push_back(committed);
-      if (!pump_posted) {
+      // Waking the writer thread per sample would cost a context switch per request. It
+      // is woken when it sleeps (idle → busy) or when a full batch is waiting; otherwise
+      // its tick picks the samples up within kWriteTick.
+      if (!pump_posted && (writer_idle || queue.size() >= options.batch_size)) {
         pump_posted = true;
+        writer_idle = false;
         post_pump = true;
       }
     }
@@ -191,6 +202,28 @@ struct redis_store::impl {
       std::lock_guard lock(queue_mutex);
       pump_posted = false;
     }
+    send_ready_batches();
+    // Keep ticking while samples arrive: the writer sleeps (and the next sample wakes it)
+    // only after a whole tick found nothing to do.
+    if (!tick_armed && !stopping) {
+      tick_armed = true;
+      tick_timer.expires_after(kWriteTick);
+      tick_timer.async_wait([this](boost::system::error_code ec) {
+        tick_armed = false;
+        if (ec) return;
+        {
+          std::lock_guard lock(queue_mutex);
+          if (queue.empty() && in_flight_samples == 0) {
+            writer_idle = true;
+            return;
+          }
+        }
+        pump();
+      });
+    }
+  }
+
+  void send_ready_batches() {
     while (conn && conn->ready() && in_flight_batches < options.max_in_flight) {
       std::vector<analytics::commit_result> batch;
       {
