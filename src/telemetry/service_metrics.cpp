@@ -16,35 +16,33 @@ const prometheus::Histogram::BucketBoundaries& latency_buckets() {
   return buckets;
 }
 
-prometheus::MetricFamily gauge_family(std::string name, std::string help) {
+prometheus::MetricFamily make_family(std::string name, std::string help,
+                                     prometheus::MetricType type) {
   prometheus::MetricFamily f;
   f.name = std::move(name);
   f.help = std::move(help);
-  f.type = prometheus::MetricType::Gauge;
+  f.type = type;
   return f;
+}
+
+prometheus::MetricFamily gauge_family(std::string name, std::string help) {
+  return make_family(std::move(name), std::move(help), prometheus::MetricType::Gauge);
 }
 
 prometheus::MetricFamily counter_family(std::string name, std::string help) {
-  prometheus::MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = prometheus::MetricType::Counter;
-  return f;
+  return make_family(std::move(name), std::move(help), prometheus::MetricType::Counter);
 }
 
-void add_counter(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
-                 double value) {
+// Adds one series; the value goes where the family's type keeps it.
+void add_series(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
+                double value) {
   prometheus::ClientMetric m;
   m.label = std::move(labels);
-  m.counter.value = value;
-  f.metric.push_back(std::move(m));
-}
-
-void add_gauge(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
-               double value) {
-  prometheus::ClientMetric m;
-  m.label = std::move(labels);
-  m.gauge.value = value;
+  if (f.type == prometheus::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
   f.metric.push_back(std::move(m));
 }
 
@@ -70,14 +68,14 @@ class state_collector final : public prometheus::Collectable {
       const auto& m = snap.metrics[i];
       std::vector<prometheus::ClientMetric::Label> labels{
           {"metric", std::string(analytics::kMetricNames[i])}};
-      add_gauge(points, labels, static_cast<double>(m.window.count));
+      add_series(points, labels, static_cast<double>(m.window.count));
       if (m.window.count > 0) {
-        add_gauge(average, labels, m.window.mean);
-        add_gauge(std_dev, labels, m.window.std_dev);
+        add_series(average, labels, m.window.mean);
+        add_series(std_dev, labels, m.window.std_dev);
       }
       if (m.last) {
-        add_gauge(last, labels, m.last->value);
-        add_gauge(z, labels, m.last->z_score);
+        add_series(last, labels, m.last->value);
+        add_series(z, labels, m.last->z_score);
       }
     }
     prometheus::MetricFamily commits;
@@ -92,27 +90,27 @@ class state_collector final : public prometheus::Collectable {
         {"backend", std::string(st.backend)}};
     auto connected =
         gauge_family("analyzer_storage_connected", "1 when the store can accept writes, else 0.");
-    add_gauge(connected, backend, st.connected ? 1.0 : 0.0);
+    add_series(connected, backend, st.connected ? 1.0 : 0.0);
     auto pending = gauge_family("analyzer_storage_pending_writes",
                                 "Samples queued for the store and not yet written.");
-    add_gauge(pending, backend, static_cast<double>(st.pending_writes));
+    add_series(pending, backend, static_cast<double>(st.pending_writes));
     auto failed = counter_family("analyzer_storage_failed_writes_total",
                                  "Sample writes the store attempted and that failed.");
-    add_counter(failed, backend, static_cast<double>(st.failed_writes));
+    add_series(failed, backend, static_cast<double>(st.failed_writes));
     auto dropped = counter_family("analyzer_storage_dropped_writes_total",
                                   "Samples dropped because the store queue was full.");
-    add_counter(dropped, backend, static_cast<double>(st.dropped_writes));
+    add_series(dropped, backend, static_cast<double>(st.dropped_writes));
     auto written =
         counter_family("analyzer_storage_written_total", "Samples the store confirmed written.");
-    add_counter(written, backend, static_cast<double>(st.written_writes));
+    add_series(written, backend, static_cast<double>(st.written_writes));
     auto reconnects = counter_family(
         "analyzer_storage_reconnects_total",
         "Store connection attempts after the first (after a failure or a lost connection).");
-    add_counter(reconnects, backend, static_cast<double>(st.reconnects));
+    add_series(reconnects, backend, static_cast<double>(st.reconnects));
 
     auto build = gauge_family("analyzer_build_info",
                               "Always 1; labels name the running version and revision.");
-    add_gauge(build, {{"revision", build::kRevision}, {"version", build::kVersion}}, 1.0);
+    add_series(build, {{"revision", build::kRevision}, {"version", build::kVersion}}, 1.0);
 
     std::vector<prometheus::MetricFamily> out;
     out.reserve(14);
