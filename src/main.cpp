@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
                  cfg.threads, store->status().backend);
     // /ready stays 503 and ingest answers 503 until the state is restored.
     storage::restore_on_startup(*store, core, cfg.redis_restore_timeout);
-    life.set(http::phase::ready);
+    life.finish_starting();
     return server.wait();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());

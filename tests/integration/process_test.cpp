@@ -30,6 +30,16 @@ std::uint16_t wait_listening(child_process& p) {
   return static_cast<std::uint16_t>(std::stoi(line->substr(colon + 1, space - colon - 1)));
 }
 
+// "listening" comes before the (empty) restore: poll /ready until it is 200.
+bool wait_ready(std::uint16_t port) {
+  http_client client(port);
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (client.get("/ready").status == 200) return true;
+  }
+  return false;
+}
+
 TEST(ProcessTest, invalid_configuration_exits_2_naming_the_variable) {
   struct bad {
     std::string name, value, expect;
@@ -87,14 +97,7 @@ TEST(ProcessTest, sigterm_drains_and_exits_zero) {
     child_process p(kBinary, {}, {{"PORT", "0"}, {"BIND_ADDR", "127.0.0.1"}, {"THREADS", "2"}});
     const auto port = wait_listening(p);
     ASSERT_NE(port, 0) << p.output();
-    http_client client(port);
-    // "listening" comes before the (empty) restore: poll until ready.
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    unsigned ready = 0;
-    while (ready != 200 && std::chrono::steady_clock::now() < deadline) {
-      ready = client.get("/ready").status;
-    }
-    ASSERT_EQ(ready, 200U);
+    ASSERT_TRUE(wait_ready(port));
     p.signal(signo);
     EXPECT_EQ(p.wait_exit(30s), 0) << p.output();
     EXPECT_THAT(p.output(), HasSubstr("shutdown complete"));
@@ -104,9 +107,11 @@ TEST(ProcessTest, sigterm_drains_and_exits_zero) {
 TEST(ProcessTest, json_log_format_writes_one_object_per_line) {
   child_process p(kBinary, {"--log-format", "json"},
                   {{"PORT", "0"}, {"BIND_ADDR", "127.0.0.1"}, {"THREADS", "1"}});
-  ASSERT_NE(wait_listening(p), 0) << p.output();
+  const auto port = wait_listening(p);
+  ASSERT_NE(port, 0) << p.output();
+  ASSERT_TRUE(wait_ready(port)) << p.output();
   p.signal(SIGTERM);
-  ASSERT_EQ(p.wait_exit(30s), 0);
+  ASSERT_EQ(p.wait_exit(30s), 0) << p.output();
   std::istringstream lines(p.output());
   std::string line;
   int count = 0;

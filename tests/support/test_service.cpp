@@ -40,7 +40,11 @@ test_service::test_service(config::config c, http::phase initial)
   if (initial == http::phase::ready) {
     storage::restore_on_startup(*store, core, cfg.redis_restore_timeout);
   }
-  life.set(initial);
+  if (initial == http::phase::ready) {
+    life.finish_starting();
+  } else {
+    life.set(initial);
+  }
 }
 
 test_service::~test_service() { stop(); }

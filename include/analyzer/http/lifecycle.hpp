@@ -19,6 +19,11 @@ class lifecycle {
   explicit lifecycle(phase initial = phase::starting) : phase_(initial) {}
   [[nodiscard]] phase current() const noexcept { return phase_.load(std::memory_order_acquire); }
   void set(phase p) noexcept { phase_.store(p, std::memory_order_release); }
+  // starting → ready, unless a shutdown began meanwhile (then the phase stays as it is).
+  bool finish_starting() noexcept {
+    phase expected = phase::starting;
+    return phase_.compare_exchange_strong(expected, phase::ready, std::memory_order_acq_rel);
+  }
   [[nodiscard]] static std::string_view name(phase p) noexcept {
     switch (p) {
       case phase::starting:
