@@ -5,6 +5,7 @@
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/service_probe.hpp"
 #include "support/test_service.hpp"
 
 #include <gmock/gmock.h>
@@ -39,29 +40,8 @@ std::string sample(std::size_t i) {
       .dump();
 }
 
-json analyze(http_client& client) {
-  const auto r = client.get("/analyze");
-  EXPECT_EQ(r.status, 200U) << r.body;
-  return json::parse(r.body);
-}
-
 std::uint64_t samples_total(http_client& client) {
   return analyze(client).at("samples_total").get<std::uint64_t>();
-}
-
-// The value of `name{backend="redis"}` in a /metrics scrape.
-std::optional<double> metric_value(http_client& client, const std::string& name) {
-  const auto r = client.get("/metrics");
-  EXPECT_EQ(r.status, 200U);
-  std::istringstream in(r.body);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + "{", 0) != 0 || line.find("backend=\"redis\"") == std::string::npos) {
-      continue;
-    }
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return std::nullopt;
 }
 
 config::config fault_config(const std::string& redis_addr, const std::string& instance) {

@@ -3,6 +3,7 @@
 // restore that makes a restarted service continue exactly like one that never stopped.
 #include "support/http_client.hpp"
 #include "support/redis_server.hpp"
+#include "support/service_probe.hpp"
 #include "support/test_service.hpp"
 
 #include <gmock/gmock.h>
@@ -61,32 +62,11 @@ void feed(http_client& client, int from, int to) {
   }
 }
 
-json analyze(http_client& client) {
-  const auto r = client.get("/analyze");
-  EXPECT_EQ(r.status, 200U) << r.body;
-  return json::parse(r.body);
-}
-
 // /analyze without what may differ across a restart.
 json stable(json analysis) {
   analysis.erase("timestamp");
   analysis.erase("storage");
   return analysis;
-}
-
-// The value of `name{backend="redis"}` in a /metrics scrape.
-std::optional<double> metric_value(http_client& client, const std::string& name) {
-  const auto r = client.get("/metrics");
-  EXPECT_EQ(r.status, 200U);
-  std::istringstream in(r.body);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + "{", 0) != 0 || line.find("backend=\"redis\"") == std::string::npos) {
-      continue;
-    }
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return std::nullopt;
 }
 
 config::config redis_config(const redis_server& redis, const std::string& instance) {

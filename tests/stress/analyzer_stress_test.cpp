@@ -4,6 +4,7 @@
 //
 // ANALYZER_STRESS_SAMPLES overrides the number of samples of the main test.
 #include "analyzer/analytics/analyzer.hpp"
+#include "support/snapshot_compare.hpp"
 
 #include <gtest/gtest.h>
 
@@ -25,9 +26,8 @@ constexpr std::size_t kReaders = 2;
 constexpr std::size_t kBatch = 1000;
 constexpr std::size_t kDefaultSamples = 200'000;
 
-bool same_bits(double a, double b) {
-  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
-}
+using test::expect_same_snapshot;
+using test::same_bits;
 
 std::size_t sample_count() {
   if (const char* env = std::getenv("ANALYZER_STRESS_SAMPLES"); env != nullptr && *env != '\0') {
@@ -112,33 +112,6 @@ std::string check_snapshot(const snapshot& s, std::size_t window) {
     return "anomalies_total and last_anomaly disagree at seq " + std::to_string(s.seq);
   }
   return "";
-}
-
-void expect_same_snapshot(const snapshot& a, const snapshot& b) {
-  EXPECT_EQ(a.seq, b.seq);
-  EXPECT_TRUE(same_bits(a.last_timestamp, b.last_timestamp));
-  for (std::size_t m = 0; m < kMetricCount; ++m) {
-    const metric_snapshot& x = a.metrics[m];
-    const metric_snapshot& y = b.metrics[m];
-    EXPECT_EQ(x.window.count, y.window.count);
-    EXPECT_TRUE(same_bits(x.window.mean, y.window.mean));
-    EXPECT_TRUE(same_bits(x.window.std_dev, y.window.std_dev));
-    EXPECT_TRUE(same_bits(x.window.min, y.window.min));
-    EXPECT_TRUE(same_bits(x.window.max, y.window.max));
-    ASSERT_EQ(x.last.has_value(), y.last.has_value());
-    if (x.last) {
-      EXPECT_TRUE(same_bits(x.last->value, y.last->value));
-      EXPECT_TRUE(same_bits(x.last->z_score, y.last->z_score));
-      EXPECT_EQ(x.last->anomaly, y.last->anomaly);
-    }
-    EXPECT_EQ(x.anomalies_total, y.anomalies_total);
-    ASSERT_EQ(x.last_anomaly.has_value(), y.last_anomaly.has_value());
-    if (x.last_anomaly) {
-      EXPECT_TRUE(same_bits(x.last_anomaly->timestamp, y.last_anomaly->timestamp));
-      EXPECT_TRUE(same_bits(x.last_anomaly->value, y.last_anomaly->value));
-      EXPECT_TRUE(same_bits(x.last_anomaly->z_score, y.last_anomaly->z_score));
-    }
-  }
 }
 
 void run_stress(const detector_config& config, std::size_t max_writers, std::size_t total) {

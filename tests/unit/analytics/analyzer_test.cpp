@@ -1,5 +1,6 @@
 // analyzer: window semantics against an independent reference, counters, restore.
 #include "analyzer/analytics/analyzer.hpp"
+#include "support/snapshot_compare.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,9 +25,8 @@ double ulp(double x) {
   return std::nextafter(a, std::numeric_limits<double>::infinity()) - a;
 }
 
-bool same_bits(double a, double b) {
-  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
-}
+using test::expect_same_snapshot;
+using test::same_bits;
 
 // The rule of architecture.md §3 written the obvious way: a deque per metric, a
 // long double two-pass mean and std over it.
@@ -112,33 +112,6 @@ void expect_window_matches(const std::deque<double>& win, const window_stats& go
                                                           std::numeric_limits<double>::epsilon() *
                                                           (*hi - *lo);
   EXPECT_LE(std::fabs(static_cast<long double>(got.mean) - mean), tolerance);
-}
-
-void expect_same_snapshot(const snapshot& a, const snapshot& b) {
-  EXPECT_EQ(a.seq, b.seq);
-  EXPECT_TRUE(same_bits(a.last_timestamp, b.last_timestamp));
-  for (std::size_t m = 0; m < kMetricCount; ++m) {
-    const metric_snapshot& x = a.metrics[m];
-    const metric_snapshot& y = b.metrics[m];
-    EXPECT_EQ(x.window.count, y.window.count);
-    EXPECT_TRUE(same_bits(x.window.mean, y.window.mean)) << x.window.mean << " " << y.window.mean;
-    EXPECT_TRUE(same_bits(x.window.std_dev, y.window.std_dev));
-    EXPECT_TRUE(same_bits(x.window.min, y.window.min));
-    EXPECT_TRUE(same_bits(x.window.max, y.window.max));
-    ASSERT_EQ(x.last.has_value(), y.last.has_value());
-    if (x.last) {
-      EXPECT_TRUE(same_bits(x.last->value, y.last->value));
-      EXPECT_TRUE(same_bits(x.last->z_score, y.last->z_score));
-      EXPECT_EQ(x.last->anomaly, y.last->anomaly);
-    }
-    EXPECT_EQ(x.anomalies_total, y.anomalies_total);
-    ASSERT_EQ(x.last_anomaly.has_value(), y.last_anomaly.has_value());
-    if (x.last_anomaly) {
-      EXPECT_TRUE(same_bits(x.last_anomaly->timestamp, y.last_anomaly->timestamp));
-      EXPECT_TRUE(same_bits(x.last_anomaly->value, y.last_anomaly->value));
-      EXPECT_TRUE(same_bits(x.last_anomaly->z_score, y.last_anomaly->z_score));
-    }
-  }
 }
 
 struct sample {
