@@ -196,8 +196,9 @@ void session::fail_read(beast::error_code ec) {
   }
   if (request_id_.empty()) request_id_ = generate_request_id();
   if (parser_ && parser_->is_header_done()) {
-    route_ = match_route(view(false).path());
-    method_ = view(false).verb;
+    const request head = view(false);
+    route_ = match_route(head.path());
+    method_ = head.verb;
   } else {
     route_ = telemetry::route::other;
     method_ = telemetry::method::other;
