@@ -11,8 +11,14 @@ packages=(
   libboost1.81-dev libhiredis-dev nlohmann-json3-dev prometheus-cpp-dev libspdlog-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # servers and load tools used by tests and benchmarks
-  curl procps redis-server nginx-light wrk apache2-utils python3
+  curl procps redis-server nginx-light wrk apache2-utils python3 python3-locust
+  # monitoring checks (promtool, a real Prometheus) and libFuzzer's runtime
+  prometheus libclang-rt-14-dev
 )
+# Manifests are rendered with the machine's kubectl when it has one, else with
+# Debian's (older) kubectl; schema checks run on the machine's Node.js, else Debian's.
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -33,7 +39,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts redis-server and nginx as system services on install; tests and
 # benchmarks run their own instances on free loopback ports, so stop these.
-for svc in redis-server nginx; do
+for svc in redis-server nginx prometheus; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     "${sudo_cmd[@]}" systemctl stop "$svc" || true
   fi
