@@ -101,6 +101,7 @@ struct server::impl final : session_host {
       sessions.erase(s);
     }
     connections.fetch_sub(1, std::memory_order_acq_rel);
+    ctx.metrics.record_connection_closed();
   }
 
   [[nodiscard]] bool draining() const noexcept override {
@@ -160,8 +161,10 @@ struct server::impl final : session_host {
     socket.set_option(tcp::no_delay(true), ignored);
     if (connections.fetch_add(1, std::memory_order_acq_rel) >= ctx.cfg.max_connections) {
       connections.fetch_sub(1, std::memory_order_acq_rel);
+      ctx.metrics.record_connection_refused();
       reject_overloaded(std::move(socket));
     } else {
+      ctx.metrics.record_connection_opened();
       std::make_shared<session>(std::move(socket), ctx, *this)->start();
     }
     do_accept();

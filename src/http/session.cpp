@@ -256,15 +256,15 @@ void session::send(response res, bool close) {
 }
 
 void session::on_write(beast::error_code ec) {
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - request_started_).count();
-  ctx_.metrics.record_request(route_, method_, status_, seconds);
+  const auto elapsed = std::chrono::steady_clock::now() - request_started_;
+  ctx_.metrics.record_request(route_, method_, status_, elapsed);
   if (spdlog::should_log(spdlog::level::debug)) {
     const std::string target = parser_ && parser_->is_header_done()
                                    ? std::string(parser_->get().target().substr(0, 256))
                                    : std::string("-");
     spdlog::debug("access {} {} {} {:.3f}ms id={}{}", telemetry::to_string(method_), target,
-                  status_, seconds * 1e3, request_id_, ec ? " write_failed=" + ec.message() : "");
+                  status_, std::chrono::duration<double, std::milli>(elapsed).count(), request_id_,
+                  ec ? " write_failed=" + ec.message() : "");
   }
   request_started_ = {};
   request_id_.clear();

@@ -5,16 +5,21 @@
 #include "analyzer/telemetry/process_collector.hpp"
 #include "analyzer/telemetry/text_format.hpp"
 
-#include <prometheus/collectable.h>
+#include <limits>
 
 namespace analyzer::telemetry {
 namespace {
 
-const prometheus::Histogram::BucketBoundaries& latency_buckets() {
-  static const prometheus::Histogram::BucketBoundaries buckets = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
-  return buckets;
-}
+using label_list = std::vector<prometheus::ClientMetric::Label>;
+
+// The reasons an ingest request can be refused for: each gets a series from the start.
+constexpr std::array kIngestRejections = {
+    api::error_code::invalid_json,           api::error_code::invalid_body,
+    api::error_code::missing_field,          api::error_code::invalid_type,
+    api::error_code::out_of_range,           api::error_code::duplicate_key,
+    api::error_code::invalid_query,          api::error_code::unauthorized,
+    api::error_code::body_too_large,         api::error_code::batch_too_large,
+    api::error_code::unsupported_media_type, api::error_code::unavailable};
 
 prometheus::MetricFamily make_family(std::string name, std::string help,
                                      prometheus::MetricType type) {
@@ -34,8 +39,7 @@ prometheus::MetricFamily counter_family(std::string name, std::string help) {
 }
 
 // Adds one series; the value goes where the family's type keeps it.
-void add_series(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
-                double value) {
+void add_series(prometheus::MetricFamily& f, label_list labels, double value) {
   prometheus::ClientMetric m;
   m.label = std::move(labels);
   if (f.type == prometheus::MetricType::Counter) {
@@ -108,14 +112,22 @@ class state_collector final : public prometheus::Collectable {
         "Store connection attempts after the first (after a failure or a lost connection).");
     add_series(reconnects, backend, static_cast<double>(st.reconnects));
 
+    const auto& cfg = analyzer_.config();
+    auto threshold = gauge_family("analyzer_anomaly_threshold",
+                                  "Configured |z| above which a value is an anomaly.");
+    add_series(threshold, {}, cfg.threshold);
+    auto window_size = gauge_family("analyzer_window_size",
+                                    "Configured rolling window capacity (values per metric).");
+    add_series(window_size, {}, static_cast<double>(cfg.window_size));
+
     auto build = gauge_family("analyzer_build_info",
                               "Always 1; labels name the running version and revision.");
     add_series(build, {{"revision", build::kRevision}, {"version", build::kVersion}}, 1.0);
 
     std::vector<prometheus::MetricFamily> out;
-    out.reserve(14);
+    out.reserve(16);
     for (auto* f : {&average, &std_dev, &points, &last, &z, &commits, &connected, &pending,
-                    &written, &failed, &dropped, &reconnects, &build}) {
+                    &written, &failed, &dropped, &reconnects, &threshold, &window_size, &build}) {
       out.push_back(std::move(*f));
     }
     store_.collect(out);
@@ -160,47 +172,19 @@ std::string_view to_string(method m) noexcept {
 }
 
 service_metrics::service_metrics(const analytics::analyzer& analyzer, const storage::store& store)
-    : registry_(std::make_shared<prometheus::Registry>()),
-      requests_(&prometheus::BuildCounter()
-                     .Name("http_requests_total")
-                     .Help("HTTP requests answered, by route, method and status.")
-                     .Register(*registry_)),
-      latency_(&prometheus::BuildHistogram()
-                    .Name("http_request_duration_seconds")
-                    .Help("Time from a request's complete head to its response written, "
-                          "by route, method and status.")
-                    .Register(*registry_)),
-      accepted_(&prometheus::BuildCounter()
-                     .Name("analyzer_samples_accepted_total")
-                     .Help("Samples accepted by POST /metrics and committed.")
-                     .Register(*registry_)
-                     .Add({})),
-      state_collector_(std::make_shared<state_collector>(analyzer, store)),
-      process_collector_(std::make_shared<process_collector>()) {
-  auto& anomalies = prometheus::BuildCounter()
-                        .Name("analyzer_anomalies_total")
-                        .Help("Values flagged as anomalies, by metric.")
-                        .Register(*registry_);
-  for (std::size_t i = 0; i < analytics::kMetricCount; ++i) {
-    anomalies_[i] = &anomalies.Add({{"metric", std::string(analytics::kMetricNames[i])}});
-  }
-  auto& rejected = prometheus::BuildCounter()
-                       .Name("analyzer_ingest_rejected_total")
-                       .Help("POST /metrics requests rejected, by error code.")
-                       .Register(*registry_);
-  // Only the reasons an ingest request can be refused for get a series.
-  for (const auto code : {api::error_code::invalid_json, api::error_code::invalid_body,
-                          api::error_code::missing_field, api::error_code::invalid_type,
-                          api::error_code::out_of_range, api::error_code::duplicate_key,
-                          api::error_code::invalid_query, api::error_code::unauthorized,
-                          api::error_code::body_too_large, api::error_code::batch_too_large,
-                          api::error_code::unsupported_media_type, api::error_code::unavailable}) {
-    rejected_[static_cast<std::size_t>(code)] =
-        &rejected.Add({{"reason", std::string(api::to_string(code))}});
-  }
-}
+    : analyzer_(analyzer),
+      shards_(std::make_unique<shard[]>(kShards)),
+      state_collector_(std::make_unique<state_collector>(analyzer, store)),
+      process_collector_(std::make_unique<process_collector>()) {}
 
 service_metrics::~service_metrics() = default;
+
+service_metrics::shard& service_metrics::local_shard() noexcept {
+  static std::atomic<std::size_t> next_thread{0};
+  thread_local const std::size_t index =
+      next_thread.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return shards_[index];
+}
 
 std::size_t service_metrics::status_index(unsigned status) noexcept {
   for (std::size_t i = 1; i < kStatuses.size(); ++i) {
@@ -209,51 +193,136 @@ std::size_t service_metrics::status_index(unsigned status) noexcept {
   return 0;
 }
 
-service_metrics::request_series& service_metrics::resolve(route r, method m,
-                                                          std::size_t status_idx) {
-  auto& s = series_[(static_cast<std::size_t>(r) * kMethodCount + static_cast<std::size_t>(m)) *
-                        kStatuses.size() +
-                    status_idx];
-  if (s.count.load(std::memory_order_acquire) == nullptr) {
-    std::lock_guard lock(resolve_mutex_);
-    if (s.count.load(std::memory_order_relaxed) == nullptr) {
-      const std::string status = status_idx == 0 ? "other" : std::to_string(kStatuses[status_idx]);
-      const prometheus::Labels labels{{"route", std::string(to_string(r))},
-                                      {"method", std::string(to_string(m))},
-                                      {"status", status}};
-      s.latency.store(&latency_->Add(labels, latency_buckets()), std::memory_order_release);
-      s.count.store(&requests_->Add(labels), std::memory_order_release);
-    }
-  }
-  return s;
-}
-
-void service_metrics::record_request(route r, method m, unsigned status, double seconds) {
-  auto& s = resolve(r, m, status_index(status));
-  s.count.load(std::memory_order_acquire)->Increment();
-  s.latency.load(std::memory_order_acquire)->Observe(seconds);
+void service_metrics::record_request(route r, method m, unsigned status,
+                                     std::chrono::nanoseconds elapsed) noexcept {
+  const std::size_t index =
+      (static_cast<std::size_t>(r) * kMethodCount + static_cast<std::size_t>(m)) *
+          kStatuses.size() +
+      status_index(status);
+  local_shard().requests[index].observe(elapsed);
 }
 
 void service_metrics::record_accepted(std::size_t samples, std::size_t cpu_anomalies,
-                                      std::size_t rps_anomalies) {
-  accepted_->Increment(static_cast<double>(samples));
-  if (cpu_anomalies > 0) anomalies_[0]->Increment(static_cast<double>(cpu_anomalies));
-  if (rps_anomalies > 0) anomalies_[1]->Increment(static_cast<double>(rps_anomalies));
+                                      std::size_t rps_anomalies) noexcept {
+  shard& s = local_shard();
+  s.accepted.fetch_add(samples, std::memory_order_relaxed);
+  if (cpu_anomalies > 0) s.anomalies[0].fetch_add(cpu_anomalies, std::memory_order_relaxed);
+  if (rps_anomalies > 0) s.anomalies[1].fetch_add(rps_anomalies, std::memory_order_relaxed);
 }
 
-void service_metrics::record_rejected(api::error_code reason) {
-  if (auto* counter = rejected_[static_cast<std::size_t>(reason)]) counter->Increment();
+void service_metrics::record_rejected(api::error_code reason) noexcept {
+  local_shard().rejected[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
 }
 
-void service_metrics::write_text(std::string& out) const {
-  // prometheus-cpp 1.0 registries cannot hold extra collectables: collect both here.
-  auto families = registry_->Collect();
+void service_metrics::record_connection_opened() noexcept {
+  connections_opened_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void service_metrics::record_connection_refused() noexcept {
+  connections_refused_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void service_metrics::record_connection_closed() noexcept {
+  connections_closed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void service_metrics::collect_requests(std::vector<prometheus::MetricFamily>& out) const {
+  auto requests =
+      counter_family("http_requests_total", "HTTP requests answered, by route, method and status.");
+  auto latency = make_family("http_request_duration_seconds",
+                             "Time from a request's complete head to its response written, "
+                             "by route, method and status.",
+                             prometheus::MetricType::Histogram);
+  for (std::size_t r = 0; r < kRouteCount; ++r) {
+    for (std::size_t m = 0; m < kMethodCount; ++m) {
+      for (std::size_t s = 0; s < kStatuses.size(); ++s) {
+        const std::size_t series = (r * kMethodCount + m) * kStatuses.size() + s;
+        latency_histogram::reading reading;
+        for (std::size_t i = 0; i < kShards; ++i) shards_[i].requests[series].add_to(reading);
+        if (reading.count == 0) continue;  // a series appears with its first request
+        const label_list labels{
+            {"method", std::string(to_string(static_cast<method>(m)))},
+            {"route", std::string(to_string(static_cast<route>(r)))},
+            {"status", s == 0 ? std::string("other") : std::to_string(kStatuses[s])}};
+        add_series(requests, labels, static_cast<double>(reading.count));
+        prometheus::ClientMetric metric;
+        metric.label = labels;
+        metric.histogram.sample_count = reading.count;
+        metric.histogram.sample_sum = reading.sum_seconds;
+        metric.histogram.bucket.reserve(latency_histogram::kBuckets);
+        for (std::size_t b = 0; b < latency_histogram::kBuckets; ++b) {
+          prometheus::ClientMetric::Bucket bucket;
+          bucket.cumulative_count = reading.cumulative[b];
+          bucket.upper_bound = b < latency_histogram::kBoundsNs.size()
+                                   ? static_cast<double>(latency_histogram::kBoundsNs[b]) / 1e9
+                                   : std::numeric_limits<double>::infinity();
+          metric.histogram.bucket.push_back(bucket);
+        }
+        latency.metric.push_back(std::move(metric));
+      }
+    }
+  }
+  out.push_back(std::move(requests));
+  out.push_back(std::move(latency));
+}
+
+void service_metrics::collect_counters(std::vector<prometheus::MetricFamily>& out) const {
+  const auto load = [](const std::atomic<std::uint64_t>& a) {
+    return static_cast<double>(a.load(std::memory_order_relaxed));
+  };
+  // Sums one counter over the shards.
+  const auto total = [this](auto member) {
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < kShards; ++i) {
+      sum += member(shards_[i]).load(std::memory_order_relaxed);
+    }
+    return static_cast<double>(sum);
+  };
+  const std::uint64_t opened = connections_opened_.load(std::memory_order_relaxed);
+  const std::uint64_t closed = connections_closed_.load(std::memory_order_relaxed);
+  auto open =
+      gauge_family("analyzer_http_open_connections", "Client connections currently being served.");
+  add_series(open, {}, static_cast<double>(opened >= closed ? opened - closed : 0));
+  auto connections = counter_family(
+      "analyzer_http_connections_total",
+      "Client connections accepted, by outcome (served, or refused at MAX_CONNECTIONS).");
+  add_series(connections, {{"outcome", "served"}}, static_cast<double>(opened));
+  add_series(connections, {{"outcome", "refused"}}, load(connections_refused_));
+
+  auto accepted = counter_family("analyzer_samples_accepted_total",
+                                 "Samples accepted by POST /metrics and committed.");
+  add_series(accepted, {}, total([](shard & s) -> auto& { return s.accepted; }));
+  auto anomalies =
+      counter_family("analyzer_anomalies_total", "Values flagged as anomalies, by metric.");
+  for (std::size_t i = 0; i < analytics::kMetricCount; ++i) {
+    add_series(anomalies, {{"metric", std::string(analytics::kMetricNames[i])}},
+               total([i](shard & s) -> auto& { return s.anomalies[i]; }));
+  }
+  auto rejected = counter_family("analyzer_ingest_rejected_total",
+                                 "POST /metrics requests rejected, by error code.");
+  for (const auto code : kIngestRejections) {
+    add_series(
+        rejected, {{"reason", std::string(api::to_string(code))}},
+        total([code](shard & s) -> auto& { return s.rejected[static_cast<std::size_t>(code)]; }));
+  }
+  for (auto* f : {&open, &connections, &accepted, &anomalies, &rejected}) {
+    out.push_back(std::move(*f));
+  }
+}
+
+std::vector<prometheus::MetricFamily> service_metrics::collect() const {
+  std::vector<prometheus::MetricFamily> families;
+  families.reserve(32);
+  collect_requests(families);
+  collect_counters(families);
   for (const auto* collector : {state_collector_.get(), process_collector_.get()}) {
     auto more = collector->Collect();
     families.insert(families.end(), std::make_move_iterator(more.begin()),
                     std::make_move_iterator(more.end()));
   }
-  write_text_format(families, out);
+  return families;
 }
+
+void service_metrics::write_text(std::string& out) const { write_text_format(collect(), out); }
 
 }  // namespace analyzer::telemetry

@@ -424,6 +424,10 @@ TEST(HttpApiTest, connections_over_the_limit_get_a_fast_503) {
   EXPECT_EQ(refused.header("retry-after"), "1");
   EXPECT_TRUE(c.wait_closed(std::chrono::seconds(5)));
   EXPECT_EQ(a.get("/health").status, 200U);  // existing connections keep being served
+  const std::string scrape = a.get("/metrics").body;
+  EXPECT_THAT(scrape, HasSubstr("analyzer_http_connections_total{outcome=\"refused\"} 1\n"));
+  EXPECT_THAT(scrape, HasSubstr("analyzer_http_connections_total{outcome=\"served\"} 2\n"));
+  EXPECT_THAT(scrape, HasSubstr("analyzer_http_open_connections 2\n"));
 }
 
 TEST(HttpApiTest, shutdown_closes_idle_connections_and_returns_zero) {

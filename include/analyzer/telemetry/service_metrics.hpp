@@ -1,25 +1,28 @@
-// The service's Prometheus families, registered once at startup. Every series the request
-// path touches is resolved through a fixed table of pointers, so recording a request is
-// a few atomic operations: no label map lookup and no registry lock per request.
+// The service's Prometheus metrics. Everything the request path records is a relaxed
+// atomic addition into a table fixed at construction (request latency histograms by route,
+// method and status; sample, anomaly and rejection counters): no label map lookup, no
+// mutex and no allocation per request. Each thread records into its own cache-aligned shard
+// (threads beyond kShards share), so io threads never bounce a cache line between cores;
+// a scrape sums the shards. The families are built at scrape time, together with the
+// gauges read from the analytics snapshot, the store and /proc.
 #pragma once
 
 #include "analyzer/analytics/analyzer.hpp"
 #include "analyzer/api/error_code.hpp"
 #include "analyzer/storage/store.hpp"
+#include "analyzer/telemetry/latency_histogram.hpp"
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace analyzer::telemetry {
 
@@ -39,37 +42,50 @@ class service_metrics {
   service_metrics(const service_metrics&) = delete;
   service_metrics& operator=(const service_metrics&) = delete;
 
-  void record_request(route r, method m, unsigned status, double seconds);
-  void record_accepted(std::size_t samples, std::size_t cpu_anomalies, std::size_t rps_anomalies);
-  void record_rejected(api::error_code reason);
+  // Request path: each is a few relaxed atomic additions.
+  void record_request(route r, method m, unsigned status,
+                      std::chrono::nanoseconds elapsed) noexcept;
+  void record_accepted(std::size_t samples, std::size_t cpu_anomalies,
+                       std::size_t rps_anomalies) noexcept;
+  void record_rejected(api::error_code reason) noexcept;
+  // Connection lifecycle, from the server: a connection served, one refused at
+  // MAX_CONNECTIONS, one closed (after being served).
+  void record_connection_opened() noexcept;
+  void record_connection_refused() noexcept;
+  void record_connection_closed() noexcept;
 
-  // The whole registry in the Prometheus text format.
+  // Every family, in the order of the text format.
+  [[nodiscard]] std::vector<prometheus::MetricFamily> collect() const;
+  // The same, serialized in the Prometheus text format 0.0.4.
   void write_text(std::string& out) const;
 
-  [[nodiscard]] prometheus::Registry& registry() noexcept { return *registry_; }
-
  private:
-  struct request_series {
-    std::atomic<prometheus::Counter*> count{nullptr};
-    std::atomic<prometheus::Histogram*> latency{nullptr};
-  };
   // Statuses the service answers with; index 0 collects anything else.
   static constexpr std::array<unsigned, 12> kStatuses = {0,   200, 202, 400, 401, 404,
                                                          405, 413, 415, 431, 500, 503};
+  static constexpr std::size_t kRejectReasons =
+      static_cast<std::size_t>(api::error_code::internal) + 1;
   static std::size_t status_index(unsigned status) noexcept;
-  request_series& resolve(route r, method m, std::size_t status_idx);
+  static constexpr std::size_t kSeries = kRouteCount * kMethodCount * kStatuses.size();
+  static constexpr std::size_t kShards = 8;
+  struct alignas(64) shard {
+    std::array<latency_histogram, kSeries> requests;
+    std::atomic<std::uint64_t> accepted{0};
+    std::array<std::atomic<std::uint64_t>, analytics::kMetricCount> anomalies{};
+    std::array<std::atomic<std::uint64_t>, kRejectReasons> rejected{};
+  };
+  [[nodiscard]] shard& local_shard() noexcept;
+  void collect_requests(std::vector<prometheus::MetricFamily>& out) const;
+  void collect_counters(std::vector<prometheus::MetricFamily>& out) const;
 
-  std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>* requests_;
-  prometheus::Family<prometheus::Histogram>* latency_;
-  prometheus::Counter* accepted_;
-  std::array<prometheus::Counter*, analytics::kMetricCount> anomalies_{};
-  std::array<prometheus::Counter*, static_cast<std::size_t>(api::error_code::internal) + 1>
-      rejected_{};
-  std::array<request_series, kRouteCount * kMethodCount * kStatuses.size()> series_;
-  std::mutex resolve_mutex_;  // only taken the first time a series is used
-  std::shared_ptr<prometheus::Collectable> state_collector_;
-  std::shared_ptr<prometheus::Collectable> process_collector_;
+  const analytics::analyzer& analyzer_;
+  std::unique_ptr<shard[]> shards_;  // kShards of them, ~30 KiB each
+  // Per connection, not per request: one set is enough.
+  std::atomic<std::uint64_t> connections_opened_{0};
+  std::atomic<std::uint64_t> connections_refused_{0};
+  std::atomic<std::uint64_t> connections_closed_{0};
+  std::unique_ptr<prometheus::Collectable> state_collector_;
+  std::unique_ptr<prometheus::Collectable> process_collector_;
 };
 
 }  // namespace analyzer::telemetry

@@ -288,7 +288,7 @@ struct metrics_fixture {
 
 TEST(ServiceMetricsTest, record_request_counts_by_route_method_and_status) {
   metrics_fixture f;
-  f.metrics.record_request(route::health, method::get, 200, 0.0002);
+  f.metrics.record_request(route::health, method::get, 200, std::chrono::microseconds(200));
   const std::string text = f.scrape();
   const labels l{{"route", "/health"}, {"method", "GET"}, {"status", "200"}};
   EXPECT_EQ(find_value(text, "http_requests_total", l), "1") << text;
@@ -318,8 +318,9 @@ TEST(ServiceMetricsTest, record_request_counts_by_route_method_and_status) {
 
 TEST(ServiceMetricsTest, repeated_requests_accumulate) {
   metrics_fixture f;
-  for (int i = 0; i < 3; ++i) f.metrics.record_request(route::metrics, method::post, 202, 0.001);
-  f.metrics.record_request(route::metrics, method::post, 400, 0.001);
+  for (int i = 0; i < 3; ++i)
+    f.metrics.record_request(route::metrics, method::post, 202, std::chrono::milliseconds(1));
+  f.metrics.record_request(route::metrics, method::post, 400, std::chrono::milliseconds(1));
   const std::string text = f.scrape();
   EXPECT_EQ(find_value(text, "http_requests_total",
                        {{"route", "/metrics"}, {"method", "POST"}, {"status", "202"}}),
@@ -331,7 +332,7 @@ TEST(ServiceMetricsTest, repeated_requests_accumulate) {
 
 TEST(ServiceMetricsTest, unknown_status_is_other) {
   metrics_fixture f;
-  f.metrics.record_request(route::analyze, method::get, 418, 0.001);
+  f.metrics.record_request(route::analyze, method::get, 418, std::chrono::milliseconds(1));
   const std::string text = f.scrape();
   EXPECT_EQ(find_value(text, "http_requests_total",
                        {{"route", "/analyze"}, {"method", "GET"}, {"status", "other"}}),
@@ -343,7 +344,7 @@ TEST(ServiceMetricsTest, every_status_the_service_sends_has_its_own_label) {
   metrics_fixture f;
   const std::vector<unsigned> statuses = {200, 202, 400, 401, 404, 405, 413, 415, 431, 500, 503};
   for (unsigned status : statuses) {
-    f.metrics.record_request(route::other, method::other, status, 0.001);
+    f.metrics.record_request(route::other, method::other, status, std::chrono::milliseconds(1));
   }
   const std::string text = f.scrape();
   for (unsigned status : statuses) {
@@ -460,7 +461,7 @@ TEST(ServiceMetricsTest, process_metrics_are_exported) {
 
 TEST(ServiceMetricsTest, scrape_is_well_formed) {
   metrics_fixture f;
-  f.metrics.record_request(route::health, method::head, 200, 0.5);
+  f.metrics.record_request(route::health, method::head, 200, std::chrono::milliseconds(500));
   (void)f.core.commit(1, 10, 100);
   const std::string text = f.scrape();
   ASSERT_FALSE(text.empty());
@@ -478,6 +479,79 @@ TEST(ServiceMetricsTest, scrape_is_well_formed) {
     EXPECT_EQ(line.rfind(typed, 0), 0U) << line << " not under " << typed;
   }
   EXPECT_NO_FATAL_FAILURE((void)parse_samples(text));
+}
+
+TEST(ServiceMetricsTest, connections_served_refused_and_open) {
+  metrics_fixture f;
+  f.metrics.record_connection_opened();
+  f.metrics.record_connection_opened();
+  f.metrics.record_connection_opened();
+  f.metrics.record_connection_closed();
+  f.metrics.record_connection_refused();
+  const std::string text = f.scrape();
+  EXPECT_EQ(find_value(text, "analyzer_http_open_connections", {}), "2") << text;
+  EXPECT_EQ(find_value(text, "analyzer_http_connections_total", {{"outcome", "served"}}), "3");
+  EXPECT_EQ(find_value(text, "analyzer_http_connections_total", {{"outcome", "refused"}}), "1");
+}
+
+// The dashboard draws mean ± threshold·σ bands from these.
+TEST(ServiceMetricsTest, detector_configuration_is_exported) {
+  metrics_fixture f;
+  const std::string text = f.scrape();
+  EXPECT_EQ(find_value(text, "analyzer_anomaly_threshold", {}), "2") << text;
+  EXPECT_EQ(find_value(text, "analyzer_window_size", {}), "4");
+}
+
+TEST(ServiceMetricsTest, latency_sum_is_exact_in_nanoseconds) {
+  metrics_fixture f;
+  for (int i = 0; i < 3; ++i) {
+    f.metrics.record_request(route::ready, method::get, 200, std::chrono::nanoseconds(333));
+  }
+  const std::string text = f.scrape();
+  const labels l{{"route", "/ready"}, {"method", "GET"}, {"status", "200"}};
+  EXPECT_EQ(std::stod(*find_value(text, "http_request_duration_seconds_sum", l)), 999e-9);
+}
+
+// ---- latency_histogram ---------------------------------------------------------------
+
+TEST(LatencyHistogramTest, bounds_are_inclusive_like_prometheus_le) {
+  latency_histogram h;
+  h.observe(std::chrono::nanoseconds(latency_histogram::kBoundsNs[0]));      // le bucket 0
+  h.observe(std::chrono::nanoseconds(latency_histogram::kBoundsNs[0] + 1));  // bucket 1
+  const auto r = h.read();
+  EXPECT_EQ(r.cumulative[0], 1U);
+  EXPECT_EQ(r.cumulative[1], 2U);
+  EXPECT_EQ(r.count, 2U);
+}
+
+TEST(LatencyHistogramTest, beyond_the_last_bound_lands_in_inf_only) {
+  latency_histogram h;
+  h.observe(std::chrono::seconds(10));
+  const auto r = h.read();
+  EXPECT_EQ(r.cumulative[latency_histogram::kBuckets - 2], 0U);
+  EXPECT_EQ(r.cumulative[latency_histogram::kBuckets - 1], 1U);
+  EXPECT_EQ(r.sum_seconds, 10.0);
+}
+
+TEST(LatencyHistogramTest, negative_durations_count_as_zero) {
+  latency_histogram h;
+  EXPECT_TRUE(h.empty());
+  h.observe(std::chrono::nanoseconds(-5));
+  const auto r = h.read();
+  EXPECT_FALSE(h.empty());
+  EXPECT_EQ(r.cumulative[0], 1U);
+  EXPECT_EQ(r.sum_seconds, 0.0);
+}
+
+TEST(LatencyHistogramTest, cumulative_counts_never_decrease) {
+  latency_histogram h;
+  for (std::int64_t ns = 1; ns < 5'000'000'000; ns *= 3) h.observe(std::chrono::nanoseconds(ns));
+  const auto r = h.read();
+  for (std::size_t i = 1; i < latency_histogram::kBuckets; ++i) {
+    EXPECT_GE(r.cumulative[i], r.cumulative[i - 1]) << i;
+  }
+  EXPECT_EQ(r.count, r.cumulative.back());
+  EXPECT_EQ(r.count, 21U);  // 3^0 .. 3^20 < 5e9
 }
 
 }  // namespace
