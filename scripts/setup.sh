@@ -11,7 +11,7 @@ packages=(
   libboost1.81-dev libhiredis-dev nlohmann-json3-dev prometheus-cpp-dev libspdlog-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # servers and load tools used by tests and benchmarks
-  curl procps redis-server nginx-light wrk apache2-utils python3 python3-locust
+  curl procps redis-server nginx-light wrk apache2-utils python3 python3-yaml python3-locust
   # monitoring checks (promtool, a real Prometheus) and libFuzzer's runtime
   prometheus libclang-rt-14-dev
 )
