@@ -15,7 +15,8 @@
 # Exit status: 0 when every request completed with a 2xx; 1 when ab failed or timed
 # out, any request failed, or any response was not 2xx; 2 on a usage error.
 # The script starts no server: it only runs ab (bounded by a request count and by
-# AB_TIMEOUT) and one curl probe against the URL.
+# AB_TIMEOUT) and one curl probe against the URL. --help also shows how to watch a
+# Kubernetes HPA scale while this script drives load through kubectl port-forward.
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,12 +45,24 @@ Exit status: 0 if all requests completed with 2xx; 1 if ab failed or timed out,
 any request failed (ab counts a response of unexpected length as failed), or any
 response was non-2xx; 2 on a usage error.
 
-Watching the HPA:
-  Port-forward the Kubernetes service to loopback, e.g.
-    kubectl port-forward svc/metrics-analyzer 8080:80
-  run this script against http://127.0.0.1:8080 (raise AB_REQUESTS for a longer
-  run), and in another terminal watch the autoscaler react:
-    kubectl get hpa -w
+Watching the Kubernetes HPA scale while ab drives load:
+  Terminal 1: forward the Service to loopback, then drive load in a bounded loop
+  (each round is AB_REQUESTS POSTs; Ctrl-C stops it):
+    kubectl port-forward svc/metrics-analyzer 8080:80 &
+    for round in $(seq 10); do
+      AB_REQUESTS=200000 AB_CONCURRENCY=200 scripts/test-ab.sh http://127.0.0.1:8080 || break
+    done
+    kill %1    # stop the port-forward
+  Terminal 2: watch the autoscaler's CPU target and replica count change
+  (deploy/k8s/hpa.yaml: 70 % of the CPU request, 2..10 pods; needs metrics-server):
+    kubectl get hpa metrics-analyzer -w
+  and, if you like, the pods coming and going:
+    kubectl get pods -l app.kubernetes.io/name=metrics-analyzer -w
+  Note: kubectl port-forward sends all traffic to one pod, so the HPA sees the
+  average CPU rise and adds replicas, but the new replicas get none of this load;
+  to spread load over replicas, run ab inside the cluster against the Service.
+  Scale-down starts 5 minutes after the load stops (the HPA's scale-down
+  stabilization window).
 EOF
 }
 
