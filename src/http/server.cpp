@@ -127,10 +127,16 @@ struct server::impl final : session_host {
   }
 
   void do_accept() {
-    acceptor.async_accept(net::make_strand(ioc),
-                          [this](boost::system::error_code ec, tcp::socket socket) {
-                            on_accept(ec, std::move(socket));
-                          });
+    const auto on_accepted = [this](boost::system::error_code ec, tcp::socket socket) {
+      on_accept(ec, std::move(socket));
+    };
+    if (ctx.cfg.threads == 1) {
+      // One thread runs every handler in order: a strand per connection would only add an
+      // executor copy and a reference count to each operation.
+      acceptor.async_accept(ioc.get_executor(), on_accepted);
+    } else {
+      acceptor.async_accept(net::make_strand(ioc), on_accepted);
+    }
   }
 
   void on_accept(boost::system::error_code ec, tcp::socket socket) {

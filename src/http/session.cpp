@@ -2,13 +2,14 @@
 // byte) → [100 Continue] → body → route → write (write timeout) → next request or close.
 #include "session.hpp"
 
-#include "analyzer/api/error_code.hpp"
 #include "analyzer/http/request_id.hpp"
 #include "analyzer/http/router.hpp"
+#include "exchange.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -34,7 +35,7 @@ constexpr std::chrono::milliseconds kLingerTime{500};
 }  // namespace
 
 session::session(net::ip::tcp::socket&& socket, service_context& ctx, session_host& host)
-    : stream_(std::move(socket)), ctx_(ctx), host_(host) {}
+    : stream_(std::move(socket)), buffer_(read_buffer_limit(ctx.cfg)), ctx_(ctx), host_(host) {}
 
 session::~session() { host_.on_session_close(this); }
 
@@ -83,27 +84,39 @@ void session::read_header() {
   state_ = state::reading;
   early_.reset();
   parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(ctx_.cfg.max_header_bytes));
-  parser_->body_limit(ctx_.cfg.max_body_bytes);
-  // READ_TIMEOUT_MS covers the head and the body, counted from the request's first byte.
-  stream_.expires_after(ctx_.cfg.read_timeout);
+  apply_limits(*parser_, ctx_.cfg);
+  // READ_TIMEOUT_MS covers the head and the body, counted from the request's first byte:
+  // one deadline for every read of this request (read_body keeps it).
+  read_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.read_timeout;
+  // Fast path: most requests arrive whole in the first read. Parse what is buffered
+  // without I/O; only a request still incomplete goes through Beast's async reads (which
+  // continue with the same parser and the rest of the buffer).
+  beast::error_code ec;
+  parse_buffered(ec);
+  if (ec || parser_->is_header_done()) {
+    on_header(ec, 0);
+    return;
+  }
+  stream_.expires_at(read_deadline_);
   bhttp::async_read_header(stream_, buffer_, *parser_,
                            beast::bind_front_handler(&session::on_header, shared_from_this()));
 }
 
-request session::view(bool with_body) const {
-  const auto& req = parser_->get();
-  request out;
-  out.verb = match_method(req.method_string());
-  out.target = req.target();
-  if (auto it = req.find(bhttp::field::content_type); it != req.end())
-    out.content_type = it->value();
-  if (auto it = req.find(bhttp::field::authorization); it != req.end()) {
-    out.authorization = it->value();
+void session::parse_buffered(beast::error_code& ec) {
+  // As Beast's read_some does, minus the socket: feed the buffer until the parser needs
+  // more bytes, finishes the message, or fails (header, body and chunk limits included).
+  while (!parser_->is_done() && buffer_.size() > 0) {
+    const std::size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      return;
+    }
+    if (ec || used == 0) return;
   }
-  if (with_body) out.body = req.body();
-  return out;
 }
+
+request session::view(bool with_body) const { return view_of(*parser_, with_body); }
 
 void session::on_header(beast::error_code ec, std::size_t /*bytes*/) {
   if (ec) {
@@ -121,37 +134,30 @@ void session::on_header(beast::error_code ec, std::size_t /*bytes*/) {
   const auto id = req["X-Request-Id"];
   request_id_ = is_valid_request_id(id) ? std::string(id) : generate_request_id();
 
-  if (host_.draining()) {
-    auto res = error_response(503, api::error_code::unavailable,
-                              "the server is shutting down; retry on another instance");
-    res.retry_after = true;
-    send(std::move(res), true);
-    return;
-  }
-  early_ = precheck(ctx_, head);
-  const bool expects_continue = beast::iequals(req[bhttp::field::expect], "100-continue");
-  if (early_) {
-    // A client waiting for 100 Continue has not sent its body: answer and close.
-    if (expects_continue || parser_->is_done()) {
-      send(std::move(*early_), expects_continue && !parser_->is_done());
-    } else {
+  head_decision next = after_head(ctx_, *parser_, host_.draining());
+  switch (next.action) {
+    case head_action::respond:
+      send(std::move(*next.early), next.close);
+      return;
+    case head_action::discard_body:
+      early_ = std::move(next.early);
       read_body();  // read and discard the body so the connection stays usable
+      return;
+    case head_action::dispatch:
+      process();
+      return;
+    case head_action::send_continue: {
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
+                                                                       req.version());
+      stream_.expires_after(ctx_.cfg.write_timeout);
+      bhttp::async_write(stream_, *cont,
+                         [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
+                           self->on_continue_written(wec);
+                         });
+      return;
     }
-    return;
-  }
-  if (parser_->is_done()) {
-    process();
-    return;
-  }
-  if (expects_continue) {
-    auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
-                                                                     req.version());
-    stream_.expires_after(ctx_.cfg.write_timeout);
-    bhttp::async_write(stream_, *cont,
-                       [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
-                         self->on_continue_written(wec);
-                       });
-    return;
+    case head_action::read_body:
+      break;
   }
   read_body();
 }
@@ -165,7 +171,11 @@ void session::on_continue_written(beast::error_code ec) {
 }
 
 void session::read_body() {
-  stream_.expires_after(ctx_.cfg.read_timeout);
+  if (parser_->is_done()) {  // the whole body was already buffered
+    on_body({}, 0);
+    return;
+  }
+  stream_.expires_at(read_deadline_);
   bhttp::async_read(stream_, buffer_, *parser_,
                     beast::bind_front_handler(&session::on_body, shared_from_this()));
 }
@@ -185,9 +195,8 @@ void session::on_body(beast::error_code ec, std::size_t /*bytes*/) {
 void session::process() { send(dispatch(ctx_, view(true)), false); }
 
 void session::fail_read(beast::error_code ec) {
-  // Timeouts: beast's tcp_stream has already closed the socket (as nginx does, no 408).
-  if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
-      ec == net::error::eof || ec == net::error::connection_reset || ec == beast::error::timeout) {
+  // Timeouts (beast's tcp_stream has already closed the socket), clients that went away.
+  if (ends_silently(ec)) {
     close_now();
     return;
   }
@@ -204,25 +213,7 @@ void session::fail_read(beast::error_code ec) {
     method_ = telemetry::method::other;
     head_request_ = false;
   }
-  response res;
-  if (ec == bhttp::error::header_limit) {
-    res = error_response(431, api::error_code::headers_too_large,
-                         "request head is larger than MAX_HEADER_BYTES (" +
-                             std::to_string(ctx_.cfg.max_header_bytes) + " bytes)");
-  } else if (ec == bhttp::error::body_limit) {
-    res = error_response(413, api::error_code::body_too_large,
-                         "request body is larger than MAX_BODY_BYTES (" +
-                             std::to_string(ctx_.cfg.max_body_bytes) + " bytes)");
-    if (route_ == telemetry::route::metrics && method_ == telemetry::method::post) {
-      ctx_.metrics.record_rejected(api::error_code::body_too_large);
-    }
-  } else if (ec == bhttp::error::partial_message || ec == net::error::broken_pipe) {
-    close_now();  // the client went away mid-request: nobody to answer
-    return;
-  } else {
-    res = error_response(400, api::error_code::bad_request,
-                         "malformed HTTP request: " + ec.message());
-  }
+  response res = read_error_response(ctx_, ec, route_, method_);
   state_ = state::responding;
   keep_alive_ = false;
   send(std::move(res), true);
@@ -232,27 +223,12 @@ void session::send(response res, bool close) {
   status_ = res.status;
   if (close || res.close || host_.draining()) keep_alive_ = false;
   const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
-  res_ = {};
-  res_.version(version);
-  res_.result(res.status);
-  res_.set(bhttp::field::content_type, res.content_type);
-  res_.set("X-Request-Id", request_id_);
-  if (!res.allow.empty()) res_.set(bhttp::field::allow, res.allow);
-  if (res.retry_after) res_.set(bhttp::field::retry_after, "1");
-  if (res.www_authenticate) {
-    res_.set(bhttp::field::www_authenticate, "Bearer realm=\"metrics-analyzer\"");
-  }
-  res_.keep_alive(keep_alive_);
-  if (head_request_) {
-    res_.content_length(res.body.size());  // what GET would send, without the body
-  } else {
-    res_.body() = std::move(res.body);
-    res_.prepare_payload();
-  }
+  out_.clear();
+  write_response(out_, res, version, keep_alive_, head_request_, request_id_);
   stream_.expires_after(ctx_.cfg.write_timeout);
-  bhttp::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    self->on_write(ec);
-  });
+  net::async_write(
+      stream_, net::buffer(out_),
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
 }
 
 void session::on_write(beast::error_code ec) {
@@ -277,6 +253,7 @@ void session::on_write(beast::error_code ec) {
     return;
   }
   parser_.reset();
+  if (out_.capacity() > kIdleBufferCapacity) std::string().swap(out_);  // keep idle ones small
   wait_request();
 }
 

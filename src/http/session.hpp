@@ -52,6 +52,7 @@ class session : public std::enable_shared_from_this<session> {
   void wait_request();
   void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
   void read_header();
+  void parse_buffered(boost::beast::error_code& ec);
   void on_header(boost::beast::error_code ec, std::size_t bytes);
   void read_body();
   void on_body(boost::beast::error_code ec, std::size_t bytes);
@@ -68,7 +69,7 @@ class session : public std::enable_shared_from_this<session> {
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  boost::beast::http::response<boost::beast::http::string_body> res_;
+  std::string out_;  // the response being written; reused from one request to the next
   service_context& ctx_;
   session_host& host_;
   state state_ = state::idle;
@@ -76,6 +77,7 @@ class session : public std::enable_shared_from_this<session> {
   bool head_request_ = false;
   std::optional<response> early_;  // decided from the head; sent once the body is read
   std::chrono::steady_clock::time_point request_started_{};
+  std::chrono::steady_clock::time_point read_deadline_{};  // READ_TIMEOUT_MS from the first byte
   telemetry::route route_ = telemetry::route::other;
   telemetry::method method_ = telemetry::method::other;
   unsigned status_ = 0;

@@ -172,8 +172,7 @@ std::string_view to_string(method m) noexcept {
 }
 
 service_metrics::service_metrics(const analytics::analyzer& analyzer, const storage::store& store)
-    : analyzer_(analyzer),
-      shards_(std::make_unique<shard[]>(kShards)),
+    : shards_(std::make_unique<shard[]>(kShards)),
       state_collector_(std::make_unique<state_collector>(analyzer, store)),
       process_collector_(std::make_unique<process_collector>()) {}
 

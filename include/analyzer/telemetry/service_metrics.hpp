@@ -78,7 +78,6 @@ class service_metrics {
   void collect_requests(std::vector<prometheus::MetricFamily>& out) const;
   void collect_counters(std::vector<prometheus::MetricFamily>& out) const;
 
-  const analytics::analyzer& analyzer_;
   std::unique_ptr<shard[]> shards_;  // kShards of them, ~30 KiB each
   // Per connection, not per request: one set is enough.
   std::atomic<std::uint64_t> connections_opened_{0};

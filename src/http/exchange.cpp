@@ -1,0 +1,192 @@
+// The socket-free steps of a request/response exchange (see exchange.hpp).
+#include "exchange.hpp"
+
+#include "analyzer/api/error_code.hpp"
+#include "analyzer/http/router.hpp"
+
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include <charconv>
+
+#include <string>
+#include <utility>
+
+namespace analyzer::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+
+namespace {
+
+// One read of Beast's read algorithms (they read at most 64 KiB at a time).
+constexpr std::size_t kReadChunkBytes = std::size_t{64} * 1024;
+
+// RFC 9112 §6.1, §6.3: a request with Transfer-Encoding must end in chunked and carry no
+// Content-Length; otherwise front ends and this server may read different lengths from it
+// (request smuggling). Beast refuses some of these combinations itself (Content-Length
+// before Transfer-Encoding, Content-Length after chunked); this refuses all of them.
+std::optional<response> framing_error(const request_parser& parser) {
+  const auto& req = parser.get();
+  if (req.find(bhttp::field::transfer_encoding) == req.end()) return std::nullopt;
+  if (req.find(bhttp::field::content_length) != req.end()) {
+    return error_response(400, api::error_code::bad_request,
+                          "malformed HTTP request: Transfer-Encoding with Content-Length");
+  }
+  if (!parser.chunked()) {
+    return error_response(400, api::error_code::bad_request,
+                          "malformed HTTP request: Transfer-Encoding must end in chunked");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::size_t read_buffer_limit(const config::config& cfg) noexcept {
+  return cfg.max_header_bytes + kReadChunkBytes;
+}
+
+void apply_limits(request_parser& parser, const config::config& cfg) {
+  parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
+  parser.body_limit(cfg.max_body_bytes);
+}
+
+request view_of(const request_parser& parser, bool with_body) {
+  const auto& req = parser.get();
+  request out;
+  out.verb = match_method(req.method_string());
+  out.target = req.target();
+  if (auto it = req.find(bhttp::field::content_type); it != req.end())
+    out.content_type = it->value();
+  if (auto it = req.find(bhttp::field::authorization); it != req.end()) {
+    out.authorization = it->value();
+  }
+  if (with_body) out.body = req.body();
+  return out;
+}
+
+head_decision after_head(const service_context& ctx, const request_parser& parser, bool draining) {
+  head_decision next;
+  if (draining) {
+    next.early = error_response(503, api::error_code::unavailable,
+                                "the server is shutting down; retry on another instance");
+    next.early->retry_after = true;
+    next.action = head_action::respond;
+    next.close = true;
+    return next;
+  }
+  if (auto bad = framing_error(parser)) {
+    next.early = std::move(bad);
+    next.action = head_action::respond;
+    next.close = true;
+    return next;
+  }
+  next.early = precheck(ctx, view_of(parser, false));
+  const bool expects_continue = beast::iequals(parser.get()[bhttp::field::expect], "100-continue");
+  if (next.early) {
+    // A client waiting for 100 Continue has not sent its body: answer and close.
+    if (expects_continue || parser.is_done()) {
+      next.action = head_action::respond;
+      next.close = expects_continue && !parser.is_done();
+    } else {
+      next.action = head_action::discard_body;
+    }
+    return next;
+  }
+  if (parser.is_done()) {
+    next.action = head_action::dispatch;
+  } else if (expects_continue) {
+    next.action = head_action::send_continue;
+  } else {
+    next.action = head_action::read_body;
+  }
+  return next;
+}
+
+bool ends_silently(beast::error_code ec) noexcept {
+  return ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
+         ec == net::error::eof || ec == net::error::connection_reset ||
+         ec == beast::error::timeout || ec == bhttp::error::partial_message ||
+         ec == net::error::broken_pipe;
+}
+
+response read_error_response(service_context& ctx, beast::error_code ec, telemetry::route route,
+                             telemetry::method method) {
+  if (ec == bhttp::error::header_limit) {
+    return error_response(431, api::error_code::headers_too_large,
+                          "request head is larger than MAX_HEADER_BYTES (" +
+                              std::to_string(ctx.cfg.max_header_bytes) + " bytes)");
+  }
+  if (ec == bhttp::error::body_limit) {
+    if (route == telemetry::route::metrics && method == telemetry::method::post) {
+      ctx.metrics.record_rejected(api::error_code::body_too_large);
+    }
+    return error_response(413, api::error_code::body_too_large,
+                          "request body is larger than MAX_BODY_BYTES (" +
+                              std::to_string(ctx.cfg.max_body_bytes) + " bytes)");
+  }
+  if (ec == bhttp::error::buffer_overflow) {
+    return error_response(400, api::error_code::bad_request,
+                          "malformed HTTP request: a chunk-size line or the trailer section is "
+                          "longer than " +
+                              std::to_string(read_buffer_limit(ctx.cfg)) + " bytes");
+  }
+  return error_response(400, api::error_code::bad_request,
+                        "malformed HTTP request: " + ec.message());
+}
+
+void build_response(wire_response& out, response res, unsigned version, bool keep_alive,
+                    bool head_request, std::string_view request_id) {
+  out = {};
+  out.version(version);
+  out.result(res.status);
+  out.set(bhttp::field::content_type, res.content_type);
+  out.set("X-Request-Id", request_id);
+  if (!res.allow.empty()) out.set(bhttp::field::allow, res.allow);
+  if (res.retry_after) out.set(bhttp::field::retry_after, "1");
+  if (res.www_authenticate) {
+    out.set(bhttp::field::www_authenticate, "Bearer realm=\"metrics-analyzer\"");
+  }
+  out.keep_alive(keep_alive);
+  if (head_request) {
+    out.content_length(res.body.size());  // what GET would send, without the body
+  } else {
+    out.body() = std::move(res.body);
+    out.prepare_payload();
+  }
+}
+
+void write_response(std::string& out, const response& res, unsigned version, bool keep_alive,
+                    bool head_request, std::string_view request_id) {
+  const auto append_number = [&out](std::size_t n) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(std::begin(digits), std::end(digits), n);
+    out.append(std::begin(digits), end);
+    (void)ec;  // 24 digits hold any size_t
+  };
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(res.status);
+  out.push_back(' ');
+  out.append(bhttp::obsolete_reason(bhttp::int_to_status(res.status)));
+  out.append("\r\nContent-Type: ").append(res.content_type);
+  out.append("\r\nX-Request-Id: ").append(request_id);
+  if (!res.allow.empty()) out.append("\r\nAllow: ").append(res.allow);
+  if (res.retry_after) out.append("\r\nRetry-After: 1");
+  if (res.www_authenticate) {
+    out.append("\r\nWWW-Authenticate: Bearer realm=\"metrics-analyzer\"");
+  }
+  // HTTP/1.1 keeps connections open unless told; HTTP/1.0 closes them unless told.
+  if (version == 10 && keep_alive) out.append("\r\nConnection: keep-alive");
+  if (version != 10 && !keep_alive) out.append("\r\nConnection: close");
+  out.append("\r\nContent-Length: ");
+  append_number(res.body.size());
+  out.append("\r\n\r\n");
+  if (!head_request) out.append(res.body);
+}
+
+}  // namespace analyzer::http

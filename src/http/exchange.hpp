@@ -1,0 +1,80 @@
+// The steps of one request/response exchange that do not touch the socket: the parser's
+// limits, the handlers' view of a request, what to do once the head is in, the answer to a
+// failed read, and the response as written. The session runs them between its socket
+// operations; the request-path fuzz target (tests/fuzz/request_path_fuzz.cpp) runs them on
+// bytes in memory, so both exercise the same rules. Private to the http module.
+#pragma once
+
+#include "analyzer/config/config.hpp"
+#include "analyzer/http/message.hpp"
+#include "analyzer/http/service_context.hpp"
+
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace analyzer::http {
+
+using request_parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+using wire_response = boost::beast::http::response<boost::beast::http::string_body>;
+
+// The most a connection holds of what it has read but not yet parsed: a request head
+// (MAX_HEADER_BYTES) plus one read. A chunk-size line or a trailer section that does not end
+// within it fails the read (http::error::buffer_overflow) instead of growing the buffer.
+[[nodiscard]] std::size_t read_buffer_limit(const config::config& cfg) noexcept;
+
+// MAX_HEADER_BYTES and MAX_BODY_BYTES on a new request's parser.
+void apply_limits(request_parser& parser, const config::config& cfg);
+
+// The handlers' view of a parsed head, and of the body when `with_body`.
+[[nodiscard]] request view_of(const request_parser& parser, bool with_body);
+
+enum class head_action : std::uint8_t {
+  respond,        // send `early` now, closing after it when `close`
+  discard_body,   // read and discard the body (the connection stays usable), then send `early`
+  send_continue,  // answer 100 Continue, read the body, then dispatch
+  read_body,      // read the body, then dispatch
+  dispatch,       // the request is complete: dispatch it
+};
+
+struct head_decision {
+  head_action action = head_action::dispatch;
+  std::optional<response> early;
+  bool close = false;
+};
+
+// What to do once the head is parsed; `draining`: the server is shutting down.
+[[nodiscard]] head_decision after_head(const service_context& ctx, const request_parser& parser,
+                                       bool draining);
+
+// True when a failed read ends the connection without a response: timeouts (Beast has
+// already closed the socket, as nginx does: no 408) and clients that went away.
+[[nodiscard]] bool ends_silently(boost::beast::error_code ec) noexcept;
+
+// The response to any other failed read: 431, 413 or 400, each closing the connection.
+// Counts a rejected ingest when the body of a POST /metrics is over the limit.
+[[nodiscard]] response read_error_response(service_context& ctx, boost::beast::error_code ec,
+                                           telemetry::route route, telemetry::method method);
+
+// The response as written, appended to `out` in one buffer: the status line, Content-Type,
+// X-Request-Id, Allow, Retry-After, WWW-Authenticate, Connection (only where the
+// version's default differs from `keep_alive`), Content-Length and the body (none for
+// HEAD, which gets the Content-Length GET would have). The session reuses `out` from
+// one response to the next, so a response costs no allocation once it has warmed up.
+void write_response(std::string& out, const response& res, unsigned version, bool keep_alive,
+                    bool head_request, std::string_view request_id);
+
+// The same response as a Beast message (what write_response must serialize to): status,
+// Content-Type, X-Request-Id, Allow, Retry-After, WWW-Authenticate, Connection, Content-Length and
+// the body (none for HEAD, which gets the Content-Length GET would have).
+void build_response(wire_response& out, response res, unsigned version, bool keep_alive,
+                    bool head_request, std::string_view request_id);
+
+}  // namespace analyzer::http
