@@ -2,6 +2,8 @@
 // validates samples as the parser streams them, plus the RFC 3339 timestamp parser.
 #include "analyzer/api/sample_codec.hpp"
 
+#include "analyzer/api/simple_sample_parser.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -499,6 +501,10 @@ constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 std::optional<decode_error> decode_samples(std::string_view body, const decode_options& options,
                                            std::vector<sample>& out) {
+  // The common, simple bodies first; anything else (and every error) takes the full path.
+  if (options.fast_path && parse_simple_samples(body, options, out)) {
+    return std::nullopt;
+  }
   out.clear();
   if (std::all_of(body.begin(), body.end(), is_json_whitespace)) {
     return decode_error{error_code::invalid_json, "empty body"};

@@ -25,6 +25,7 @@ struct decode_error {
 struct decode_options {
   std::size_t max_batch = 1000;  // more array elements than this → batch_too_large (413)
   double now = 0.0;              // timestamp given to samples without one
+  bool fast_path = true;         // try parse_simple_samples first (tests turn it off to compare)
 };
 
 // Appends the decoded samples to `out` (cleared first) and returns nothing on success;
