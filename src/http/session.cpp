@@ -137,7 +137,7 @@ void session::on_header(beast::error_code ec, std::size_t /*bytes*/) {
   head_decision next = after_head(ctx_, *parser_, host_.draining());
   switch (next.action) {
     case head_action::respond:
-      send(std::move(*next.early), next.close);
+      send(*next.early, next.close);
       return;
     case head_action::discard_body:
       early_ = std::move(next.early);
@@ -186,7 +186,7 @@ void session::on_body(beast::error_code ec, std::size_t /*bytes*/) {
     return;
   }
   if (early_) {
-    send(std::move(*early_), false);
+    send(*early_, false);
     return;
   }
   process();
@@ -216,10 +216,10 @@ void session::fail_read(beast::error_code ec) {
   response res = read_error_response(ctx_, ec, route_, method_);
   state_ = state::responding;
   keep_alive_ = false;
-  send(std::move(res), true);
+  send(res, true);
 }
 
-void session::send(response res, bool close) {
+void session::send(const response& res, bool close) {
   status_ = res.status;
   if (close || res.close || host_.draining()) keep_alive_ = false;
   const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;

@@ -59,7 +59,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_continue_written(boost::beast::error_code ec);
   void process();
   void fail_read(boost::beast::error_code ec);
-  void send(response res, bool close);
+  void send(const response& res, bool close);
   void on_write(boost::beast::error_code ec);
   void close_gracefully();
   void on_linger_read(boost::beast::error_code ec, std::size_t bytes);
