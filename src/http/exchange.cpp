@@ -11,8 +11,8 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include <algorithm>
 #include <charconv>
-
 #include <string>
 #include <utility>
 
@@ -45,6 +45,17 @@ std::optional<response> framing_error(const request_parser& parser) {
   return std::nullopt;
 }
 
+// Case-insensitive ASCII comparison. Not beast::iequals: Boost 1.81's reads one byte past the
+// end of both strings when they differ only in case (found by tests/fuzz/request_path_fuzz).
+bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
+  const auto lower = [](char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  };
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) {
+           return lower(x) == lower(y);
+         });
+}
+
 }  // namespace
 
 std::size_t read_buffer_limit(const config::config& cfg) noexcept {
@@ -54,6 +65,10 @@ std::size_t read_buffer_limit(const config::config& cfg) noexcept {
 void apply_limits(request_parser& parser, const config::config& cfg) {
   parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
   parser.body_limit(cfg.max_body_bytes);
+}
+
+bool head_too_large(std::size_t head_bytes, const config::config& cfg) noexcept {
+  return head_bytes > cfg.max_header_bytes;
 }
 
 request view_of(const request_parser& parser, bool with_body) {
@@ -87,7 +102,7 @@ head_decision after_head(const service_context& ctx, const request_parser& parse
     return next;
   }
   next.early = precheck(ctx, view_of(parser, false));
-  const bool expects_continue = beast::iequals(parser.get()[bhttp::field::expect], "100-continue");
+  const bool expects_continue = iequals_ascii(parser.get()[bhttp::field::expect], "100-continue");
   if (next.early) {
     // A client waiting for 100 Continue has not sent its body: answer and close.
     if (expects_continue || parser.is_done()) {

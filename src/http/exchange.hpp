@@ -33,6 +33,13 @@ using wire_response = boost::beast::http::response<boost::beast::http::string_bo
 // MAX_HEADER_BYTES and MAX_BODY_BYTES on a new request's parser.
 void apply_limits(request_parser& parser, const config::config& cfg);
 
+// Whether a head of `head_bytes` (request line and fields, as the parser consumed them) is
+// over MAX_HEADER_BYTES. Beast applies its header limit to the request line and then, once
+// the line is parsed, to the fields alone: a head whose request line arrives whole in the
+// first read could reach twice the limit. The session counts the head's bytes and refuses
+// it (431) with this.
+[[nodiscard]] bool head_too_large(std::size_t head_bytes, const config::config& cfg) noexcept;
+
 // The handlers' view of a parsed head, and of the body when `with_body`.
 [[nodiscard]] request view_of(const request_parser& parser, bool with_body);
 
