@@ -7,6 +7,8 @@
 #include "analyzer/http/lifecycle.hpp"
 #include "analyzer/http/server.hpp"
 #include "analyzer/http/service_context.hpp"
+#include "analyzer/storage/memory_store.hpp"
+#include "analyzer/storage/shared_window.hpp"
 #include "analyzer/storage/store_factory.hpp"
 #include "analyzer/telemetry/logging.hpp"
 #include "analyzer/telemetry/service_metrics.hpp"
@@ -36,10 +38,21 @@ int main(int argc, char** argv) {
 
   try {
     analytics::analyzer core({cfg.window_size, cfg.anomaly_threshold, cfg.warmup}, cfg.threads + 2);
-    const std::unique_ptr<storage::store> store = storage::make_store(cfg);
+    // WINDOW_SCOPE=shared: the windows live in Redis and every commit is a script there;
+    // the in-process analyzer and the per-instance store stay unused (and empty).
+    const bool shared_scope = cfg.window_scope == "shared";
+    const std::unique_ptr<storage::store> store =
+        shared_scope ? std::make_unique<storage::memory_store>(cfg.history_size)
+                     : storage::make_store(cfg);
+    std::unique_ptr<storage::shared_window> shared;
+    if (shared_scope) {
+      shared = std::make_unique<storage::shared_window>(storage::shared_window_options::from(cfg));
+    }
     telemetry::service_metrics metrics(core, *store);
     http::lifecycle life(http::phase::starting);
     http::service_context ctx{cfg, core, *store, metrics, life};
+    ctx.shared = shared.get();
+    metrics.attach_shared(shared.get());
 
     spdlog::info("metrics-analyzer {} ({}) config: {}", build::kVersion, build::kRevision,
                  config::describe(cfg));
@@ -47,10 +60,14 @@ int main(int argc, char** argv) {
     server.start();
     spdlog::info("listening on {}:{} with {} thread(s), store={}", cfg.bind_address, server.port(),
                  cfg.threads, store->status().backend);
-    // /ready stays 503 and ingest answers 503 until the state is restored.
-    storage::restore_on_startup(*store, core, cfg.redis_restore_timeout);
+    // /ready stays 503 and ingest answers 503 until the state is restored. The shared
+    // scope has nothing to restore: its state is in Redis.
+    if (!shared_scope) storage::restore_on_startup(*store, core, cfg.redis_restore_timeout);
     life.finish_starting();
-    return server.wait();
+    const int code = server.wait();
+    // Before the server (and its io_context) goes: calls still in flight fail now.
+    if (shared) shared->stop();
+    return code;
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;

@@ -121,7 +121,8 @@ void encode_ingest(std::size_t accepted, std::size_t anomalies,
 }
 
 void encode_analyze(const analytics::snapshot& snap, const analytics::detector_config& config,
-                    const storage::store_status& storage, double now, std::string& out) {
+                    const storage::store_status& storage, double now, std::string& out,
+                    std::string_view scope) {
   json_writer w(out);
   w.begin_object();
   w.key("timestamp");
@@ -132,6 +133,10 @@ void encode_analyze(const analytics::snapshot& snap, const analytics::detector_c
   w.value(config.threshold);
   w.key("warmup");
   w.value(static_cast<std::uint64_t>(config.warmup));
+  if (!scope.empty()) {
+    w.key("scope");
+    w.value(scope);
+  }
   w.key("samples_total");
   w.value(snap.seq);
   w.key("metrics");

@@ -149,8 +149,10 @@ const std::vector<option>& options() {
        text_field(&config::key_prefix, 128, false)},
       {"INSTANCE_ID", "--instance-id", "host name", "this instance's part of its Redis keys",
        text_field(&config::instance_id, 253, false)},
-      {"WINDOW_SCOPE", "--window-scope", "instance", "windows owned by each instance",
-       one_of(&config::window_scope, {"instance"})},
+      {"WINDOW_SCOPE", "--window-scope", "instance",
+       "instance: each instance owns its windows; shared: all instances on one Redis analyse "
+       "one stream (needs REDIS_ADDR; ingest gets 503 while Redis is unreachable)",
+       one_of(&config::window_scope, {"instance", "shared"})},
       {"INGEST_TOKEN", "--ingest-token", "(unset: open)", "bearer token required by POST /metrics",
        text_field(&config::ingest_token, 4096, true)},
       {"HISTORY_SIZE", "--history-size", "1000",
@@ -167,6 +169,9 @@ const std::vector<option>& options() {
       {"REDIS_COMMAND_TIMEOUT_MS", "--redis-command-timeout-ms", "2000",
        "a reply not received within this drops the connection and reconnects",
        millis_in(&config::redis_command_timeout, 1, 600000)},
+      {"SHARED_MAX_IN_FLIGHT", "--shared-max-in-flight", "1024",
+       "shared scope: Redis commits and reads in flight per instance (503 beyond)",
+       integer_in(&config::shared_max_in_flight, 1, 1000000)},
       {"SHUTDOWN_DELAY_MS", "--shutdown-delay-ms", "0",
        "on SIGTERM, serve this long with /ready 503 before draining",
        millis_in(&config::shutdown_delay, 0, 3600000)},
@@ -285,6 +290,11 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
     return exit_request{
         2, invalid("REDIS_ADDR", cfg.redis_addr, "host:port, [ipv6]:port or unix:/path/to/socket")};
   }
+  if (cfg.window_scope == "shared" && cfg.redis_addr.empty()) {
+    return exit_request{2,
+                        "invalid WINDOW_SCOPE='shared': needs REDIS_ADDR (the shared windows live "
+                        "in Redis); set REDIS_ADDR or use WINDOW_SCOPE=instance"};
+  }
   if (cfg.instance_id.empty()) cfg.instance_id = host_name();
   return cfg;
 }
@@ -320,7 +330,9 @@ std::string describe(const config& cfg) {
       << " redis_db=" << cfg.redis_db << " key_prefix=" << cfg.key_prefix
       << " redis_queue_limit=" << cfg.redis_queue_limit
       << " redis_restore_timeout_ms=" << cfg.redis_restore_timeout.count()
-      << " instance_id=" << cfg.instance_id << " history_size=" << cfg.history_size
+      << " instance_id=" << cfg.instance_id << " window_scope=" << cfg.window_scope
+      << " shared_max_in_flight=" << cfg.shared_max_in_flight
+      << " history_size=" << cfg.history_size
       << " ingest_token=" << (cfg.ingest_token.empty() ? "unset" : "set")
       << " shutdown_delay_ms=" << cfg.shutdown_delay.count()
       << " shutdown_timeout_ms=" << cfg.shutdown_timeout.count() << " log_level=" << cfg.log_level

@@ -4,6 +4,8 @@
 #include "analyzer/http/handlers.hpp"
 #include "analyzer/http/router.hpp"
 
+#include <memory>
+#include <utility>
 #include <vector>
 
 namespace analyzer::http {
@@ -79,6 +81,63 @@ response handle_ingest(service_context& ctx, const request& req) {
   api::encode_ingest(samples.size(), cpu_anomalies + rps_anomalies, results, query->analysis,
                      res.body);
   return res;
+}
+
+response shared_failure_response(const service_context& ctx, storage::shared_failure failure,
+                                 std::string_view detail) {
+  ctx.metrics.record_shared_failure(failure);
+  response res = error_response(
+      503, api::error_code::unavailable,
+      std::string(failure == storage::shared_failure::overloaded
+                      ? "too many requests waiting for the shared windows in Redis"
+                      : "the shared windows in Redis are not reachable") +
+          " (WINDOW_SCOPE=shared): " + std::string(detail) + "; retry after the Retry-After delay");
+  res.retry_after = true;
+  return res;
+}
+
+void start_shared_ingest(service_context& ctx, const request& req, std::string_view request_id,
+                         completion done) {
+  const auto query = parse_query(req.query());
+  if (!query) {
+    ctx.metrics.record_rejected(api::error_code::invalid_query);
+    done(error_response(400, api::error_code::invalid_query,
+                        "the only query parameter of POST /metrics is analysis=true|false, "
+                        "at most once"));
+    return;
+  }
+  std::vector<api::sample> samples;
+  const api::decode_options options{ctx.cfg.max_batch, unix_now()};
+  if (auto error = api::decode_samples(req.body, options, samples)) {
+    ctx.metrics.record_rejected(error->code);
+    done(error_response(status_of(error->code), error->code, error->message));
+    return;
+  }
+  const bool analysis = query->analysis;
+  ctx.shared->commit(samples, request_id,
+                     [&ctx, analysis, done = std::move(done)](storage::shared_commit_outcome out) {
+                       if (out.failure) {
+                         ctx.metrics.record_rejected(api::error_code::unavailable);
+                         done(shared_failure_response(ctx, *out.failure, out.detail));
+                         return;
+                       }
+                       std::size_t cpu_anomalies = 0;
+                       std::size_t rps_anomalies = 0;
+                       for (const auto& r : out.results) {
+                         cpu_anomalies += r.of(analytics::metric::cpu).anomaly ? 1 : 0;
+                         rps_anomalies += r.of(analytics::metric::rps).anomaly ? 1 : 0;
+                       }
+                       if (!out.duplicate) {
+                         ctx.metrics.record_accepted(out.results.size(), cpu_anomalies,
+                                                     rps_anomalies);
+                         ctx.metrics.record_shared_commit(out.results.size());
+                       }
+                       response res;
+                       res.status = 202;
+                       api::encode_ingest(out.results.size(), cpu_anomalies + rps_anomalies,
+                                          out.results, analysis, res.body);
+                       done(std::move(res));
+                     });
 }
 
 }  // namespace analyzer::http

@@ -40,6 +40,27 @@ response handle_analyze(const service_context& ctx) {
   return res;
 }
 
+void start_shared_analyze(const service_context& ctx, completion done) {
+  ctx.shared->read([&ctx, done = std::move(done)](storage::shared_read_outcome out) {
+    if (out.failure) {
+      done(shared_failure_response(ctx, *out.failure, out.detail));
+      return;
+    }
+    const storage::shared_window_status shared = ctx.shared->status();
+    storage::store_status status;
+    status.backend = "redis";
+    status.connected = shared.connected;
+    status.pending_writes = shared.in_flight;
+    status.written_writes = shared.commits;
+    status.failed_writes = shared.failures;
+    status.reconnects = shared.reconnects;
+    response res;
+    res.body.reserve(1024);
+    api::encode_analyze(out.snap, ctx.analyzer.config(), status, unix_now(), res.body, "shared");
+    done(std::move(res));
+  });
+}
+
 response handle_metrics(const service_context& ctx) {
   response res;
   res.content_type = telemetry::kTextContentType;

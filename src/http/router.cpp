@@ -138,4 +138,27 @@ response dispatch(service_context& ctx, const request& req) {
   return res;
 }
 
+bool dispatch_deferred(service_context& ctx, const request& req, std::string_view client_request_id,
+                       std::function<void(response)>& done) {
+  const route r = match_route(req.path());
+  const bool ingest = r == route::metrics && req.verb == method::post;
+  const bool analyze = r == route::analyze && (req.verb == method::get || req.verb == method::head);
+  if (ctx.shared == nullptr || (!ingest && !analyze)) return false;
+  if (auto early = precheck(ctx, req)) {
+    early->route = r;
+    done(std::move(*early));
+    return true;
+  }
+  completion tagged = [r, done = std::move(done)](response res) {
+    res.route = r;
+    done(std::move(res));
+  };
+  if (ingest) {
+    start_shared_ingest(ctx, req, client_request_id, std::move(tagged));
+  } else {
+    start_shared_analyze(ctx, std::move(tagged));
+  }
+  return true;
+}
+
 }  // namespace analyzer::http

@@ -85,6 +85,7 @@ void session::read_header() {
   early_.reset();
   parser_.emplace();
   apply_limits(*parser_, ctx_.cfg);
+  head_bytes_ = 0;
   // READ_TIMEOUT_MS covers the head and the body, counted from the request's first byte:
   // one deadline for every read of this request (read_body keeps it).
   read_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.read_timeout;
@@ -106,8 +107,10 @@ void session::parse_buffered(beast::error_code& ec) {
   // As Beast's read_some does, minus the socket: feed the buffer until the parser needs
   // more bytes, finishes the message, or fails (header, body and chunk limits included).
   while (!parser_->is_done() && buffer_.size() > 0) {
+    const bool in_head = !parser_->is_header_done();
     const std::size_t used = parser_->put(buffer_.data(), ec);
     buffer_.consume(used);
+    if (in_head) head_bytes_ += used;  // a put that completes the head stops there (not eager)
     if (ec == bhttp::error::need_more) {
       ec = {};
       return;
@@ -118,7 +121,9 @@ void session::parse_buffered(beast::error_code& ec) {
 
 request session::view(bool with_body) const { return view_of(*parser_, with_body); }
 
-void session::on_header(beast::error_code ec, std::size_t /*bytes*/) {
+void session::on_header(beast::error_code ec, std::size_t bytes) {
+  head_bytes_ += bytes;  // what async_read_header consumed (0 from the buffered fast path)
+  if (!ec && head_too_large(head_bytes_, ctx_.cfg)) ec = bhttp::error::header_limit;
   if (ec) {
     fail_read(ec);
     return;
@@ -132,7 +137,8 @@ void session::on_header(beast::error_code ec, std::size_t /*bytes*/) {
   head_request_ = head.verb == telemetry::method::head;
   keep_alive_ = req.keep_alive();
   const auto id = req["X-Request-Id"];
-  request_id_ = is_valid_request_id(id) ? std::string(id) : generate_request_id();
+  client_request_id_ = is_valid_request_id(id);
+  request_id_ = client_request_id_ ? std::string(id) : generate_request_id();
 
   head_decision next = after_head(ctx_, *parser_, host_.draining());
   switch (next.action) {
@@ -192,7 +198,25 @@ void session::on_body(beast::error_code ec, std::size_t /*bytes*/) {
   process();
 }
 
-void session::process() { send(dispatch(ctx_, view(true)), false); }
+void session::process() {
+  // Instance scope (ctx_.shared null) answers synchronously, as always.
+  if (ctx_.shared != nullptr && process_deferred()) return;
+  send(dispatch(ctx_, view(true)), false);
+}
+
+bool session::process_deferred() {
+  // The completion may run on the storage thread: it posts back onto this connection's
+  // executor (the session stays alive through the shared_ptr) and sends from there.
+  std::function<void(response)> done = [self = shared_from_this()](response res) {
+    auto executor = self->stream_.get_executor();
+    net::post(executor, [self = std::move(self), res = std::move(res)]() mutable {
+      self->send(std::move(res), false);
+    });
+  };
+  return dispatch_deferred(ctx_, view(true),
+                           client_request_id_ ? std::string_view(request_id_) : std::string_view{},
+                           done);
+}
 
 void session::fail_read(beast::error_code ec) {
   // Timeouts (beast's tcp_stream has already closed the socket), clients that went away.
@@ -244,6 +268,7 @@ void session::on_write(beast::error_code ec) {
   }
   request_started_ = {};
   request_id_.clear();
+  client_request_id_ = false;
   if (ec) {
     close_now();
     return;

@@ -58,6 +58,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_body(boost::beast::error_code ec, std::size_t bytes);
   void on_continue_written(boost::beast::error_code ec);
   void process();
+  bool process_deferred();
   void fail_read(boost::beast::error_code ec);
   void send(const response& res, bool close);
   void on_write(boost::beast::error_code ec);
@@ -78,10 +79,12 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<response> early_;  // decided from the head; sent once the body is read
   std::chrono::steady_clock::time_point request_started_{};
   std::chrono::steady_clock::time_point read_deadline_{};  // READ_TIMEOUT_MS from the first byte
+  std::size_t head_bytes_ = 0;  // what the parser consumed of this request's head
   telemetry::route route_ = telemetry::route::other;
   telemetry::method method_ = telemetry::method::other;
   unsigned status_ = 0;
   std::string request_id_;
+  bool client_request_id_ = false;  // request_id_ is the client's X-Request-Id
   std::array<char, 512> linger_buffer_{};
 };
 

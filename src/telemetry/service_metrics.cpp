@@ -213,6 +213,15 @@ void service_metrics::record_rejected(api::error_code reason) noexcept {
   local_shard().rejected[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
 }
 
+void service_metrics::record_shared_commit(std::size_t samples) noexcept {
+  local_shard().shared_commits.fetch_add(samples, std::memory_order_relaxed);
+}
+
+void service_metrics::record_shared_failure(storage::shared_failure reason) noexcept {
+  local_shard().shared_failures[static_cast<std::size_t>(reason)].fetch_add(
+      1, std::memory_order_relaxed);
+}
+
 void service_metrics::record_connection_opened() noexcept {
   connections_opened_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -304,8 +313,34 @@ void service_metrics::collect_counters(std::vector<prometheus::MetricFamily>& ou
         rejected, {{"reason", std::string(api::to_string(code))}},
         total([code](shard & s) -> auto& { return s.rejected[static_cast<std::size_t>(code)]; }));
   }
-  for (auto* f : {&open, &connections, &accepted, &anomalies, &rejected}) {
+  auto shared_commits = counter_family(
+      "analyzer_shared_commits_total",
+      "WINDOW_SCOPE=shared: samples committed by the Redis script from this instance.");
+  add_series(shared_commits, {}, total([](shard & s) -> auto& { return s.shared_commits; }));
+  auto shared_failures = counter_family(
+      "analyzer_shared_failures_total",
+      "WINDOW_SCOPE=shared: Redis calls (commits, reads) that failed, by reason; answered 503.");
+  for (std::size_t i = 0; i < storage::kSharedFailureCount; ++i) {
+    add_series(
+        shared_failures,
+        {{"reason", std::string(storage::to_string(static_cast<storage::shared_failure>(i)))}},
+        total([i](shard & s) -> auto& { return s.shared_failures[i]; }));
+  }
+  for (auto* f :
+       {&open, &connections, &accepted, &anomalies, &rejected, &shared_commits, &shared_failures}) {
     out.push_back(std::move(*f));
+  }
+  if (shared_ != nullptr) {
+    const storage::shared_window_status status = shared_->status();
+    auto connected = gauge_family(
+        "analyzer_shared_connected",
+        "WINDOW_SCOPE=shared: 1 when the connection to the shared windows in Redis is up, else 0.");
+    add_series(connected, {}, status.connected ? 1.0 : 0.0);
+    auto in_flight = gauge_family("analyzer_shared_in_flight",
+                                  "WINDOW_SCOPE=shared: Redis calls (commits, reads) in flight.");
+    add_series(in_flight, {}, static_cast<double>(status.in_flight));
+    out.push_back(std::move(connected));
+    out.push_back(std::move(in_flight));
   }
 }
 

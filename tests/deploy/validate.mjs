@@ -301,7 +301,8 @@ async function checkBase(docs, report, { runBinary }) {
     for (const k of keys) if (!BINARY_VARS.has(k)) report(objId(cm), `key ${k} is not a variable metrics-analyzer reads (see --help)`);
     if (cm.binaryData) report(objId(cm), "binaryData: keys must be environment variables");
   }
-  if (env.WINDOW_SCOPE !== undefined && env.WINDOW_SCOPE !== "instance") report(id, `WINDOW_SCOPE=${env.WINDOW_SCOPE}: this build supports only instance`);
+  if (env.WINDOW_SCOPE !== undefined && !["instance", "shared"].includes(env.WINDOW_SCOPE)) report(id, `WINDOW_SCOPE=${env.WINDOW_SCOPE}: expected instance or shared`);
+  if (env.WINDOW_SCOPE === "shared" && !env.REDIS_ADDR) report(id, "WINDOW_SCOPE=shared needs REDIS_ADDR");
   if (setting(env, "LOG_FORMAT") !== "json") report(id, `LOG_FORMAT=${setting(env, "LOG_FORMAT")}: expected json in the cluster`);
 
   // Port: the named port http is the port the binary listens on.

@@ -25,9 +25,10 @@ void encode_ingest(std::size_t accepted, std::size_t anomalies,
                    std::span<const analytics::commit_result> results, bool with_results,
                    std::string& out);
 
-// The GET /analyze body.
+// The GET /analyze body; a non-empty `scope` adds "scope": <scope> (WINDOW_SCOPE=shared).
 void encode_analyze(const analytics::snapshot& snap, const analytics::detector_config& config,
-                    const storage::store_status& storage, double now, std::string& out);
+                    const storage::store_status& storage, double now, std::string& out,
+                    std::string_view scope = {});
 
 // The GET /health body.
 void encode_health(std::string_view version, double uptime_seconds, std::string& out);

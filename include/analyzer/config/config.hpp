@@ -37,9 +37,10 @@ struct config {
   std::string redis_password;
   int redis_db = 0;
   std::string key_prefix = "metrics-analyzer";
-  std::string instance_id;  // default: the host name
-  std::string window_scope = "instance";
-  std::string ingest_token;  // empty: ingest is open
+  std::string instance_id;                  // default: the host name
+  std::string window_scope = "instance";    // "instance" or "shared"
+  std::size_t shared_max_in_flight = 1024;  // shared scope: Redis calls in flight
+  std::string ingest_token;                 // empty: ingest is open
   std::size_t history_size = 1000;
   std::size_t redis_queue_limit = 100000;
   std::chrono::milliseconds redis_restore_timeout{5000};

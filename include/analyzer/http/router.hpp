@@ -5,6 +5,7 @@
 #include "analyzer/http/message.hpp"
 #include "analyzer/http/service_context.hpp"
 
+#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -18,6 +19,14 @@ namespace analyzer::http {
 
 // The complete response to a fully read request.
 [[nodiscard]] response dispatch(service_context& ctx, const request& req);
+
+// Shared scope (ctx.shared set): POST /metrics and GET/HEAD /analyze are answered
+// asynchronously. Returns false when the request is not one of them (answer it with
+// dispatch); otherwise `done` gets the response exactly once, on any thread.
+// `client_request_id`: the client's valid X-Request-Id, else empty.
+[[nodiscard]] bool dispatch_deferred(service_context& ctx, const request& req,
+                                     std::string_view client_request_id,
+                                     std::function<void(response)>& done);
 
 // An error response with the catalogue's JSON body.
 [[nodiscard]] response error_response(unsigned status, api::error_code code,

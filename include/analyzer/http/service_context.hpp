@@ -4,6 +4,7 @@
 #include "analyzer/analytics/analyzer.hpp"
 #include "analyzer/config/config.hpp"
 #include "analyzer/http/lifecycle.hpp"
+#include "analyzer/storage/shared_window.hpp"
 #include "analyzer/storage/store.hpp"
 #include "analyzer/telemetry/service_metrics.hpp"
 
@@ -18,6 +19,9 @@ struct service_context {
   telemetry::service_metrics& metrics;
   lifecycle& life;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // WINDOW_SCOPE=shared: the windows in Redis (POST /metrics and GET /analyze complete
+  // asynchronously through it); null in instance scope.
+  storage::shared_window* shared = nullptr;
 };
 
 }  // namespace analyzer::http

@@ -9,6 +9,8 @@
 
 #include "analyzer/analytics/analyzer.hpp"
 #include "analyzer/api/error_code.hpp"
+#include "analyzer/storage/shared_failure.hpp"
+#include "analyzer/storage/shared_window.hpp"
 #include "analyzer/storage/store.hpp"
 #include "analyzer/telemetry/latency_histogram.hpp"
 
@@ -48,6 +50,12 @@ class service_metrics {
   void record_accepted(std::size_t samples, std::size_t cpu_anomalies,
                        std::size_t rps_anomalies) noexcept;
   void record_rejected(api::error_code reason) noexcept;
+  // WINDOW_SCOPE=shared: samples committed by the Redis script; calls that failed.
+  void record_shared_commit(std::size_t samples) noexcept;
+  void record_shared_failure(storage::shared_failure reason) noexcept;
+  // WINDOW_SCOPE=shared: adds analyzer_shared_connected and analyzer_shared_in_flight to
+  // scrapes. Call before serving; `window` outlives this.
+  void attach_shared(const storage::shared_window* window) noexcept { shared_ = window; }
   // Connection lifecycle, from the server: a connection served, one refused at
   // MAX_CONNECTIONS, one closed (after being served).
   void record_connection_opened() noexcept;
@@ -73,6 +81,8 @@ class service_metrics {
     std::atomic<std::uint64_t> accepted{0};
     std::array<std::atomic<std::uint64_t>, analytics::kMetricCount> anomalies{};
     std::array<std::atomic<std::uint64_t>, kRejectReasons> rejected{};
+    std::atomic<std::uint64_t> shared_commits{0};
+    std::array<std::atomic<std::uint64_t>, storage::kSharedFailureCount> shared_failures{};
   };
   [[nodiscard]] shard& local_shard() noexcept;
   void collect_requests(std::vector<prometheus::MetricFamily>& out) const;
@@ -83,6 +93,7 @@ class service_metrics {
   std::atomic<std::uint64_t> connections_opened_{0};
   std::atomic<std::uint64_t> connections_refused_{0};
   std::atomic<std::uint64_t> connections_closed_{0};
+  const storage::shared_window* shared_ = nullptr;
   std::unique_ptr<prometheus::Collectable> state_collector_;
   std::unique_ptr<prometheus::Collectable> process_collector_;
 };

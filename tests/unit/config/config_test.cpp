@@ -76,6 +76,7 @@ const std::vector<std::string>& all_variables() {
       "INSTANCE_ID",
       "WINDOW_SCOPE",
       "INGEST_TOKEN",
+      "SHARED_MAX_IN_FLIGHT",
       "HISTORY_SIZE",
       "REDIS_QUEUE_LIMIT",
       "REDIS_RESTORE_TIMEOUT_MS",
@@ -132,7 +133,8 @@ const std::vector<range_case>& range_cases() {
        {"trace", "debug", "info", "warn", "error", "critical", "off"},
        {"loud", "INFO", ""},
        "critical"},
-      {"WINDOW_SCOPE", {"instance"}, {"shared", ""}, "instance"},
+      {"WINDOW_SCOPE", {"instance"}, {"Shared", "global", ""}, "instance shared"},
+      {"SHARED_MAX_IN_FLIGHT", {"1", "1000000"}, {"0", "1000001"}, "1..1000000"},
       {"KEY_PREFIX", {"k", std::string(128, 'k')}, {"", std::string(129, 'k')}, "128"},
       {"INSTANCE_ID", {"i", std::string(253, 'i')}, {"", std::string(254, 'i')}, "253"},
       {"INGEST_TOKEN", {"", std::string(4096, 't')}, {std::string(4097, 't')}, "4096"},
@@ -426,10 +428,25 @@ TEST(ConfigTest, empty_redis_addr_means_the_memory_store) {
   EXPECT_EQ(load_ok({{"REDIS_ADDR", ""}}).redis_addr, "");
 }
 
-TEST(ConfigTest, shared_window_scope_is_refused) {
+TEST(ConfigTest, shared_window_scope_needs_redis_addr) {
   const exit_request failure = load_exit({{"WINDOW_SCOPE", "shared"}});
   EXPECT_EQ(failure.exit_code, 2);
   EXPECT_THAT(failure.text, HasSubstr("WINDOW_SCOPE"));
+  EXPECT_THAT(failure.text, HasSubstr("REDIS_ADDR"));
+  const exit_request flagged = load_exit({}, {"--window-scope", "shared"});
+  EXPECT_EQ(flagged.exit_code, 2);
+  EXPECT_THAT(flagged.text, HasSubstr("REDIS_ADDR"));
+}
+
+TEST(ConfigTest, shared_window_scope_with_redis_is_accepted) {
+  const config cfg = load_ok({{"WINDOW_SCOPE", "shared"}, {"REDIS_ADDR", "127.0.0.1:6379"}});
+  EXPECT_EQ(cfg.window_scope, "shared");
+  EXPECT_EQ(cfg.shared_max_in_flight, 1024U);
+  const config flagged = load_ok({{"REDIS_ADDR", "127.0.0.1:6379"}},
+                                 {"--window-scope=shared", "--shared-max-in-flight", "8"});
+  EXPECT_EQ(flagged.window_scope, "shared");
+  EXPECT_EQ(flagged.shared_max_in_flight, 8U);
+  EXPECT_THAT(describe(flagged), HasSubstr("window_scope=shared"));
 }
 
 TEST(ConfigTest, first_invalid_value_stops_loading) {

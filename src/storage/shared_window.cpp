@@ -1,0 +1,461 @@
+// WINDOW_SCOPE=shared: the connection, script loading, calls and reply parsing.
+#include "analyzer/storage/shared_window.hpp"
+
+#include "analyzer/analytics/window_stats.hpp"
+#include "analyzer/storage/redis_connection.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <future>
+#include <random>
+#include <thread>
+
+namespace analyzer::storage {
+
+namespace net = boost::asio;
+
+namespace {
+
+void append_double(std::string& out, double v) {
+  char digits[32];
+  const auto [end, ec] = std::to_chars(std::begin(digits), std::end(digits), v);
+  (void)ec;  // 32 characters hold any double's shortest form
+  out.append(std::begin(digits), end);
+}
+
+std::string format_double(double v) {
+  std::string out;
+  append_double(out, v);
+  return out;
+}
+
+// Splits `text` at `sep`, skipping nothing (empty fields stay).
+std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> out;
+  while (true) {
+    const auto at = text.find(sep);
+    out.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) break;
+    text.remove_prefix(at + 1);
+  }
+  return out;
+}
+
+bool parse_number(std::string_view text, double& out) {
+  if (text.empty()) return false;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && ptr == text.data() + text.size();
+}
+
+std::uint64_t to_count(double v) { return v > 0 ? static_cast<std::uint64_t>(v) : 0; }
+
+// "seq ts cpu cpu_z cpu_a rps rps_z rps_a cpu_total rps_total"
+bool parse_result_line(std::string_view line, analytics::commit_result& r) {
+  const auto f = split(line, ' ');
+  if (f.size() != 10) return false;
+  std::array<double, 10> v{};
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    if (!parse_number(f[i], v[i])) return false;
+  }
+  r.seq = to_count(v[0]);
+  r.timestamp = v[1];
+  for (std::size_t m = 0; m < analytics::kMetricCount; ++m) {
+    r.metrics[m] = {v[2 + 3 * m], v[3 + 3 * m], v[4 + 3 * m] != 0.0};
+    r.anomalies_total[m] = to_count(v[8 + m]);
+  }
+  return true;
+}
+
+std::string_view text_of(const redisReply* r) {
+  if (r == nullptr || r->str == nullptr) return {};
+  return {r->str, r->len};
+}
+
+bool is_text(const redisReply* r) {
+  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+}  // namespace
+
+shared_window_options shared_window_options::from(const config::config& cfg) {
+  shared_window_options o;
+  o.address = parse_redis_address(cfg.redis_addr).value_or(redis_address{});
+  o.password = cfg.redis_password;
+  o.db = cfg.redis_db;
+  o.key_prefix = cfg.key_prefix;
+  o.window_size = cfg.window_size;
+  o.threshold = cfg.anomaly_threshold;
+  o.warmup = cfg.warmup;
+  o.connect_timeout = cfg.redis_connect_timeout;
+  o.command_timeout = cfg.redis_command_timeout;
+  o.max_in_flight = cfg.shared_max_in_flight;
+  return o;
+}
+
+struct shared_window::impl : std::enable_shared_from_this<impl> {
+  explicit impl(shared_window_options o)
+      : options(std::move(o)),
+        state_key(options.key_prefix + ":shared:state"),
+        cpu_key(options.key_prefix + ":shared:cpu"),
+        rps_key(options.key_prefix + ":shared:rps"),
+        req_prefix(options.key_prefix + ":shared:req:"),
+        window_arg(std::to_string(options.window_size)),
+        threshold_arg(format_double(options.threshold)),
+        warmup_arg(std::to_string(options.warmup)),
+        ttl_arg(std::to_string(options.dedup_ttl.count())) {}
+
+  shared_window_options options;
+  const std::string state_key;
+  const std::string cpu_key;
+  const std::string rps_key;
+  const std::string req_prefix;
+  const std::string window_arg;
+  const std::string threshold_arg;
+  const std::string warmup_arg;
+  const std::string ttl_arg;
+
+  // Any thread.
+  std::atomic<bool> connected{false};
+  std::atomic<bool> stopped{false};
+  std::atomic<std::uint64_t> in_flight{0};
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> reconnects{0};
+
+  // io thread only.
+  std::shared_ptr<redis_connection> conn;
+  bool scripts_loaded = false;
+  std::string commit_sha;
+  std::string read_sha;
+  std::chrono::milliseconds backoff{0};
+  bool attempted = false;
+  bool stopping = false;
+  std::string last_failure;
+  std::minstd_rand jitter{std::random_device{}()};
+
+  std::thread thread;
+  net::io_context ioc{1};
+  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
+  net::steady_timer reconnect_timer{ioc};
+
+  void start() {
+    net::post(ioc, [this] { connect_now(); });
+    thread = std::thread([this] { ioc.run(); });
+  }
+
+  void stop() {
+    if (stopped.exchange(true)) return;
+    net::post(ioc, [this] {
+      stopping = true;
+      reconnect_timer.cancel();
+      if (conn) conn->close("shared window shutting down");
+    });
+    work.reset();
+    auto done = std::async(std::launch::async, [this] { thread.join(); });
+    if (done.wait_for(std::chrono::seconds(2)) != std::future_status::ready) ioc.stop();
+    done.wait();
+  }
+
+  void connect_now() {
+    if (stopping) return;
+    if (attempted) reconnects.fetch_add(1, std::memory_order_relaxed);
+    attempted = true;
+    scripts_loaded = false;
+    redis_connection_options o{options.address, options.password, options.db,
+                               options.connect_timeout, options.command_timeout};
+    auto c = std::make_shared<redis_connection>(
+        ioc, std::move(o), [this] { on_ready(); },
+        [this](const std::string& reason) { on_closed(reason); });
+    conn = c;
+    c->connect();
+  }
+
+  void on_ready() {
+    // SCRIPT LOAD both scripts; the connection counts as up once both SHAs are known.
+    auto c = conn;
+    if (!c) return;
+    auto loaded = std::make_shared<int>(0);
+    auto on_load = [this, c, loaded](std::string* sha) {
+      return [this, c, loaded, sha](const redisReply* reply) {
+        if (reply == nullptr || c != conn) return;
+        if (!is_text(reply)) {
+          c->close("SCRIPT LOAD failed: " + std::string(text_of(reply)));
+          return;
+        }
+        *sha = std::string(text_of(reply));
+        if (++*loaded == 2) {
+          scripts_loaded = true;
+          backoff = std::chrono::milliseconds{0};
+          last_failure.clear();
+          connected.store(true, std::memory_order_release);
+          spdlog::info("shared window: connected to {} (keys {}:shared:*)",
+                       options.address.to_string(), options.key_prefix);
+        }
+      };
+    };
+    c->command({"SCRIPT", "LOAD", shared_commit_script()}, on_load(&commit_sha));
+    c->command({"SCRIPT", "LOAD", shared_read_script()}, on_load(&read_sha));
+  }
+
+  void on_closed(const std::string& reason) {
+    const bool was_connected = connected.exchange(false, std::memory_order_acq_rel);
+    scripts_loaded = false;
+    conn.reset();
+    if (stopping) return;
+    backoff = std::clamp(backoff * 2, options.backoff_initial, options.backoff_max);
+    const auto delay = std::chrono::milliseconds(
+        static_cast<long long>(static_cast<double>(backoff.count()) *
+                               std::uniform_real_distribution<double>(0.8, 1.2)(jitter)));
+    if (was_connected) {
+      spdlog::warn("shared window: disconnected from {}: {}; reconnecting in {} ms",
+                   options.address.to_string(), reason, delay.count());
+    } else if (reason != last_failure) {
+      spdlog::warn("shared window: {} unavailable: {}; retrying with backoff up to {} ms",
+                   options.address.to_string(), reason, options.backoff_max.count());
+    }
+    last_failure = reason;
+    reconnect_timer.expires_after(delay);
+    reconnect_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) connect_now();
+    });
+  }
+
+  bool admit() {
+    if (stopped.load(std::memory_order_acquire)) return false;
+    std::uint64_t current = in_flight.load(std::memory_order_relaxed);
+    do {
+      if (current >= options.max_in_flight) return false;
+    } while (!in_flight.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel));
+    return true;
+  }
+
+  // Sends EVALSHA `sha` with `args` (after the script and key count); on NOSCRIPT (Redis
+  // restarted or SCRIPT FLUSH) sends the same call once more as EVAL with the script text,
+  // which also caches it again. `done` gets the reply, or null.
+  void evaluate(const std::string& sha, std::string_view script,
+                std::shared_ptr<std::vector<std::string>> args,
+                std::function<void(const redisReply*)> done) {
+    if (!conn || !scripts_loaded) {
+      done(nullptr);
+      return;
+    }
+    std::vector<std::string_view> argv;
+    argv.reserve(args->size() + 2);
+    argv.emplace_back("EVALSHA");
+    argv.emplace_back(sha);
+    for (const auto& a : *args) argv.emplace_back(a);
+    auto c = conn;
+    const bool sent = c->command(argv, [this, c, args, script, done](const redisReply* reply) {
+      if (reply != nullptr && reply->type == REDIS_REPLY_ERROR &&
+          text_of(reply).starts_with("NOSCRIPT")) {
+        std::vector<std::string_view> again;
+        again.reserve(args->size() + 2);
+        again.emplace_back("EVAL");
+        again.emplace_back(script);
+        for (const auto& a : *args) again.emplace_back(a);
+        if (c == conn && c->command(again, done)) return;
+        done(nullptr);
+        return;
+      }
+      done(reply);
+    });
+    if (!sent) done(nullptr);
+  }
+
+  void commit(std::shared_ptr<std::vector<std::string>> args, commit_callback done) {
+    evaluate(commit_sha, shared_commit_script(), std::move(args),
+             [this, done = std::move(done)](const redisReply* reply) {
+               in_flight.fetch_sub(1, std::memory_order_acq_rel);
+               done(parse_commit(reply));
+             });
+  }
+
+  shared_commit_outcome parse_commit(const redisReply* reply) {
+    shared_commit_outcome out;
+    if (reply == nullptr) {
+      out.failure = shared_failure::unavailable;
+      out.detail = "Redis is unreachable or did not answer in time";
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+      out.failure = shared_failure::error;
+      out.detail = "Redis refused the commit: " + std::string(text_of(reply));
+    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+               !is_text(reply->element[0]) || !is_text(reply->element[1])) {
+      out.failure = shared_failure::error;
+      out.detail = "unexpected reply to the commit script";
+    } else {
+      out.duplicate = text_of(reply->element[0]) == "dup";
+      const std::string_view body = text_of(reply->element[1]);
+      if (!body.empty()) {
+        for (auto line : split(body, '\n')) {
+          analytics::commit_result r;
+          if (!parse_result_line(line, r)) {
+            out.failure = shared_failure::error;
+            out.detail = "unreadable commit result";
+            out.results.clear();
+            break;
+          }
+          out.results.push_back(r);
+        }
+      }
+    }
+    if (out.failure) {
+      failures.fetch_add(1, std::memory_order_relaxed);
+      if (*out.failure == shared_failure::error) spdlog::error("shared window: {}", out.detail);
+    } else if (!out.duplicate) {
+      commits.fetch_add(out.results.size(), std::memory_order_relaxed);
+    }
+    return out;
+  }
+
+  void read(read_callback done) {
+    auto args = std::make_shared<std::vector<std::string>>(
+        std::vector<std::string>{"3", state_key, cpu_key, rps_key, window_arg});
+    evaluate(read_sha, shared_read_script(), std::move(args),
+             [this, done = std::move(done)](const redisReply* reply) {
+               in_flight.fetch_sub(1, std::memory_order_acq_rel);
+               done(parse_read(reply));
+             });
+  }
+
+  shared_read_outcome parse_read(const redisReply* reply) {
+    shared_read_outcome out;
+    auto fail = [&](shared_failure f, std::string detail) {
+      out.failure = f;
+      out.detail = std::move(detail);
+      failures.fetch_add(1, std::memory_order_relaxed);
+      return out;
+    };
+    if (reply == nullptr) {
+      return fail(shared_failure::unavailable, "Redis is unreachable or did not answer in time");
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+      return fail(shared_failure::error, "Redis refused the read: " + std::string(text_of(reply)));
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_ARRAY || reply->element[0]->elements != 8 ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY ||
+        reply->element[2]->type != REDIS_REPLY_ARRAY) {
+      return fail(shared_failure::error, "unexpected reply to the read script");
+    }
+    const redisReply* st = reply->element[0];
+    auto field = [&](std::size_t i) -> std::string_view {
+      return is_text(st->element[i]) ? text_of(st->element[i]) : std::string_view{};
+    };
+    double number = 0;
+    analytics::snapshot& snap = out.snap;
+    if (parse_number(field(0), number)) snap.seq = to_count(number);
+    if (parse_number(field(1), number)) snap.last_timestamp = number;
+    bool ok = true;
+    for (std::size_t m = 0; m < analytics::kMetricCount; ++m) {
+      auto& ms = snap.metrics[m];
+      if (parse_number(field(2 + m), number)) ms.anomalies_total = to_count(number);
+      if (auto last = field(4 + m); !last.empty()) {
+        const auto f = split(last, ' ');
+        std::array<double, 3> v{};
+        ok = ok && f.size() == 3 && parse_number(f[0], v[0]) && parse_number(f[1], v[1]) &&
+             parse_number(f[2], v[2]);
+        if (ok) ms.last = analytics::metric_result{v[0], v[1], v[2] != 0.0};
+      }
+      if (auto anomaly = field(6 + m); !anomaly.empty()) {
+        const auto f = split(anomaly, ' ');
+        std::array<double, 3> v{};
+        ok = ok && f.size() == 3 && parse_number(f[0], v[0]) && parse_number(f[1], v[1]) &&
+             parse_number(f[2], v[2]);
+        if (ok) ms.last_anomaly = analytics::anomaly_record{v[0], v[1], v[2]};
+      }
+      const redisReply* list = reply->element[1 + m];
+      std::vector<double> values;
+      values.reserve(list->elements);
+      for (std::size_t i = 0; i < list->elements && ok; ++i) {
+        ok = is_text(list->element[i]) && parse_number(text_of(list->element[i]), number);
+        values.push_back(number);
+      }
+      if (ok) ms.window = analytics::compute_window_stats(values);
+    }
+    if (!ok) return fail(shared_failure::error, "unreadable shared state");
+    return out;
+  }
+};
+
+shared_window::shared_window(shared_window_options options)
+    : impl_(std::make_shared<impl>(std::move(options))) {
+  impl_->start();
+}
+
+shared_window::~shared_window() { stop(); }
+
+void shared_window::stop() { impl_->stop(); }
+
+const shared_window_options& shared_window::options() const noexcept { return impl_->options; }
+
+shared_window_status shared_window::status() const noexcept {
+  shared_window_status s;
+  s.connected = impl_->connected.load(std::memory_order_acquire);
+  s.in_flight = impl_->in_flight.load(std::memory_order_relaxed);
+  s.commits = impl_->commits.load(std::memory_order_relaxed);
+  s.failures = impl_->failures.load(std::memory_order_relaxed);
+  s.reconnects = impl_->reconnects.load(std::memory_order_relaxed);
+  return s;
+}
+
+void shared_window::commit(std::span<const api::sample> samples, std::string_view request_id,
+                           commit_callback done) {
+  impl& self = *impl_;
+  if (!self.admit()) {
+    self.failures.fetch_add(1, std::memory_order_relaxed);
+    shared_commit_outcome out;
+    out.failure = self.stopped.load() ? shared_failure::unavailable : shared_failure::overloaded;
+    out.detail = out.failure == shared_failure::overloaded
+                     ? "too many shared-scope calls in flight (SHARED_MAX_IN_FLIGHT)"
+                     : "the service is shutting down";
+    done(std::move(out));
+    return;
+  }
+  // Formatted here, on the caller's thread: the storage thread only sends.
+  auto args = std::make_shared<std::vector<std::string>>();
+  args->reserve(10 + 3 * samples.size());
+  args->emplace_back("4");
+  args->push_back(self.state_key);
+  args->push_back(self.cpu_key);
+  args->push_back(self.rps_key);
+  args->push_back(self.req_prefix + std::string(request_id));
+  args->push_back(self.window_arg);
+  args->push_back(self.threshold_arg);
+  args->push_back(self.warmup_arg);
+  args->push_back(request_id.empty() ? std::string("0") : self.ttl_arg);
+  args->push_back(std::to_string(samples.size()));
+  for (const auto& s : samples) {
+    args->push_back(format_double(s.timestamp));
+    args->push_back(format_double(s.cpu));
+    args->push_back(format_double(s.rps));
+  }
+  net::post(self.ioc, [keep = impl_, args = std::move(args), done = std::move(done)]() mutable {
+    keep->commit(std::move(args), std::move(done));
+  });
+}
+
+void shared_window::read(read_callback done) {
+  impl& self = *impl_;
+  if (!self.admit()) {
+    self.failures.fetch_add(1, std::memory_order_relaxed);
+    shared_read_outcome out;
+    out.failure = self.stopped.load() ? shared_failure::unavailable : shared_failure::overloaded;
+    out.detail = "too many shared-scope calls in flight (SHARED_MAX_IN_FLIGHT)";
+    done(std::move(out));
+    return;
+  }
+  net::post(self.ioc,
+            [keep = impl_, done = std::move(done)]() mutable { keep->read(std::move(done)); });
+}
+
+}  // namespace analyzer::storage
