@@ -113,8 +113,8 @@ class memory_stream {
       return 0;
     }
     ec = {};
-    const std::size_t n = net::buffer_copy(
-        buffers, net::buffer(data_.data(), std::min(max_read_, data_.size())));
+    const std::size_t n =
+        net::buffer_copy(buffers, net::buffer(data_.data(), std::min(max_read_, data_.size())));
     data_.remove_prefix(n);
     return n;
   }
@@ -138,9 +138,8 @@ bool iequals_ascii(std::string_view a, std::string_view b) {
   const auto lower = [](char c) {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   };
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) {
-           return lower(x) == lower(y);
-         });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 bool same_bits(double a, double b) {
@@ -262,8 +261,7 @@ std::string emit(exchange_context& x, http::response res, bool close) {
                        x.request_id);
   for (const auto& field : reference) {
     if (field.name() == bhttp::field::connection) continue;  // compared as keep_alive above
-    FUZZ_CHECK(back.count(field.name_string()) == 1 &&
-                   back[field.name_string()] == field.value(),
+    FUZZ_CHECK(back.count(field.name_string()) == 1 && back[field.name_string()] == field.value(),
                "write_response writes every header build_response sets, with its value");
   }
   for (const auto& field : back) {
@@ -391,9 +389,9 @@ std::vector<std::string> serve(service& svc, std::string_view input, std::size_t
     const auto after = svc.core.read();
     if (status == 202) {
       const json body = json::parse(res.body, nullptr, false);
-      FUZZ_CHECK(body.is_object() && body.contains("accepted") &&
-                     body["accepted"].is_number_unsigned(),
-                 "a 202 says how many samples it accepted");
+      FUZZ_CHECK(
+          body.is_object() && body.contains("accepted") && body["accepted"].is_number_unsigned(),
+          "a 202 says how many samples it accepted");
       const auto accepted = body["accepted"].get<std::uint64_t>();
       FUZZ_CHECK(accepted >= 1 && accepted <= svc.cfg.max_batch, "1..MAX_BATCH samples");
       FUZZ_CHECK(after.seq == before.seq + accepted, "exactly the accepted samples committed");

@@ -62,9 +62,7 @@ outcome decode(std::string_view body, std::size_t max_batch, bool fast_path = tr
   return result;
 }
 
-bool same_bits(double a, double b) {
-  return std::memcmp(&a, &b, sizeof a) == 0;
-}
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 bool same(const outcome& a, const outcome& b) {
   if (a.error.has_value() != b.error.has_value()) return false;

@@ -24,8 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <arpa/inet.h>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -303,16 +303,32 @@ class HostileInputTest : public ::testing::Test {
 
 TEST_F(HostileInputTest, malformed_json_is_400_invalid_json) {
   start();
-  for (const std::string& body : std::vector<std::string>{
-           R"({"cpu": 1,)", R"({"cpu" 1, "rps": 2})", R"({cpu: 1, rps: 2})",
-           R"({'cpu': 1, 'rps': 2})", R"([{"cpu":1,"rps":1},])", R"({"cpu":1,"rps":1,})",
-           R"({"cpu":1,"rps":1}})", R"({"cpu":1,"rps":1} {"cpu":1,"rps":1})",
-           R"({"cpu":01,"rps":1})", R"({"cpu":1.,"rps":1})", R"({"cpu":.5,"rps":1})",
-           R"({"cpu":+1,"rps":1})", R"({"cpu":0x10,"rps":1})", R"(/* c */ {"cpu":1,"rps":1})",
-           R"({"cpu":1,"rps":1} // c)", R"({"cpu":"1\x","rps":1})", R"({"cpu":1,"rps":1)",
-           std::string(R"({"cpu":1,"rps":1})") + std::string(1, '\0') + "junk",
-           std::string("{\"cpu\":1,\0\"rps\":1}", 18), "\x01", "   ", "\"unterminated",
-           R"({"cpu":tru,"rps":1})", R"({"cpu":nul,"rps":1})", "{\"cpu\":1,\n\"rps\":1\n"}) {
+  for (const std::string& body :
+       std::vector<std::string>{R"({"cpu": 1,)",
+                                R"({"cpu" 1, "rps": 2})",
+                                R"({cpu: 1, rps: 2})",
+                                R"({'cpu': 1, 'rps': 2})",
+                                R"([{"cpu":1,"rps":1},])",
+                                R"({"cpu":1,"rps":1,})",
+                                R"({"cpu":1,"rps":1}})",
+                                R"({"cpu":1,"rps":1} {"cpu":1,"rps":1})",
+                                R"({"cpu":01,"rps":1})",
+                                R"({"cpu":1.,"rps":1})",
+                                R"({"cpu":.5,"rps":1})",
+                                R"({"cpu":+1,"rps":1})",
+                                R"({"cpu":0x10,"rps":1})",
+                                R"(/* c */ {"cpu":1,"rps":1})",
+                                R"({"cpu":1,"rps":1} // c)",
+                                R"({"cpu":"1\x","rps":1})",
+                                R"({"cpu":1,"rps":1)",
+                                std::string(R"({"cpu":1,"rps":1})") + std::string(1, '\0') + "junk",
+                                std::string("{\"cpu\":1,\0\"rps\":1}", 18),
+                                "\x01",
+                                "   ",
+                                "\"unterminated",
+                                R"({"cpu":tru,"rps":1})",
+                                R"({"cpu":nul,"rps":1})",
+                                "{\"cpu\":1,\n\"rps\":1\n"}) {
     expect_refused(body, 400, "invalid_json");
   }
 }
@@ -339,17 +355,17 @@ TEST_F(HostileInputTest, nan_and_infinity_literals_are_400_invalid_json) {
 
 TEST_F(HostileInputTest, numbers_out_of_range_are_400_out_of_range) {
   start();
-  for (const char* body : {
-           R"({"cpu":1e309,"rps":1})", R"({"cpu":-1e309,"rps":1})", R"({"cpu":1,"rps":1e309})",
-           R"({"cpu":1,"rps":1E+99999})", R"({"cpu":1,"rps":-1e99999})",
-           R"({"cpu":1,"rps":1,"timestamp":1e400})", R"({"cpu":1,"rps":1,"other":1e309})",
-           R"({"cpu":100.000001,"rps":1})", R"({"cpu":-0.000001,"rps":1})",
-           R"({"cpu":1,"rps":-1})", R"({"cpu":123456789012345678901234567890,"rps":1})",
-           R"({"cpu":1,"rps":-18446744073709551616})", R"({"cpu":1,"rps":1,"timestamp":-1})",
-           R"({"cpu":1,"rps":1,"timestamp":253402300800})",
-           R"({"cpu":1,"rps":1,"timestamp":1700000000000})",
-           R"({"cpu":1,"rps":1,"timestamp":"0000-01-01T00:00:00Z"})",
-           R"([{"cpu":1,"rps":1},{"cpu":1,"rps":1e309}])"}) {
+  for (const char* body :
+       {R"({"cpu":1e309,"rps":1})", R"({"cpu":-1e309,"rps":1})", R"({"cpu":1,"rps":1e309})",
+        R"({"cpu":1,"rps":1E+99999})", R"({"cpu":1,"rps":-1e99999})",
+        R"({"cpu":1,"rps":1,"timestamp":1e400})", R"({"cpu":1,"rps":1,"other":1e309})",
+        R"({"cpu":100.000001,"rps":1})", R"({"cpu":-0.000001,"rps":1})", R"({"cpu":1,"rps":-1})",
+        R"({"cpu":123456789012345678901234567890,"rps":1})",
+        R"({"cpu":1,"rps":-18446744073709551616})", R"({"cpu":1,"rps":1,"timestamp":-1})",
+        R"({"cpu":1,"rps":1,"timestamp":253402300800})",
+        R"({"cpu":1,"rps":1,"timestamp":1700000000000})",
+        R"({"cpu":1,"rps":1,"timestamp":"0000-01-01T00:00:00Z"})",
+        R"([{"cpu":1,"rps":1},{"cpu":1,"rps":1e309}])"}) {
     expect_refused(body, 400, "out_of_range");
   }
 }
@@ -396,12 +412,14 @@ TEST_F(HostileInputTest, invalid_utf8_in_strings_and_keys_is_400_and_the_error_i
   start();
   for (const std::string& body : std::vector<std::string>{
            "{\"cpu\":1,\"rps\":1,\"\xff\":1}", "{\"cpu\":1,\"rps\":1,\"k\":\"\xc3\x28\"}",
-           "{\"cpu\":1,\"rps\":1,\"timestamp\":\"\xed\xa0\x80\"}",     // UTF-16 surrogate
-           "{\"cpu\":1,\"rps\":1,\"k\":\"\xc0\xaf\"}",                 // overlong '/'
-           "{\"cpu\":1,\"rps\":1,\"k\":\"\xf4\x90\x80\x80\"}",         // above U+10FFFF
-           "{\"cpu\":1,\"rps\":1,\"k\":\"\xe2\x82\"}",                 // truncated sequence
+           "{\"cpu\":1,\"rps\":1,\"timestamp\":\"\xed\xa0\x80\"}",  // UTF-16 surrogate
+           "{\"cpu\":1,\"rps\":1,\"k\":\"\xc0\xaf\"}",              // overlong '/'
+           "{\"cpu\":1,\"rps\":1,\"k\":\"\xf4\x90\x80\x80\"}",      // above U+10FFFF
+           "{\"cpu\":1,\"rps\":1,\"k\":\"\xe2\x82\"}",              // truncated sequence
            "{\"\xfe\xff\":1,\"cpu\":1,\"rps\":1}", R"({"cpu":1,"rps":1,"k":"\ud800"})",
-           R"({"cpu":1,"rps":1,"k":"\udc00\ud800"})", "{\"cpu\":1,\"rps\":1,\"k\":\"a\x01" "b\"}"}) {
+           R"({"cpu":1,"rps":1,"k":"\udc00\ud800"})",
+           "{\"cpu\":1,\"rps\":1,\"k\":\"a\x01"
+           "b\"}"}) {
     expect_refused(body, 400, "invalid_json");
   }
   // Keys the client controls come back in messages: cut on a character boundary, without
@@ -417,16 +435,18 @@ TEST_F(HostileInputTest, invalid_utf8_in_strings_and_keys_is_400_and_the_error_i
 
 TEST_F(HostileInputTest, duplicate_keys_are_400_duplicate_key) {
   start();
-  for (const std::string& body :
-       std::vector<std::string>{R"({"cpu":1,"cpu":2,"rps":1})", R"({"cpu":1,"rps":1,"rps":1})",
-        R"({"timestamp":1,"cpu":1,"rps":1,"timestamp":1})", R"({"x":1,"cpu":1,"rps":1,"x":1})",
-        R"([{"cpu":1,"rps":1},{"cpu":1,"rps":1,"cpu":1}])",
-        // 10 000 distinct unknown keys (the hashed path), then one of them again.
-        "{" + [] {
-          std::string keys;
-          for (int i = 0; i < 10000; ++i) keys += "\"k" + std::to_string(i) + "\":0,";
-          return keys;
-        }() + R"("cpu":1,"rps":1,"k9999":1})"}) {
+  for (const std::string& body : std::vector<std::string>{
+           R"({"cpu":1,"cpu":2,"rps":1})", R"({"cpu":1,"rps":1,"rps":1})",
+           R"({"timestamp":1,"cpu":1,"rps":1,"timestamp":1})", R"({"x":1,"cpu":1,"rps":1,"x":1})",
+           R"([{"cpu":1,"rps":1},{"cpu":1,"rps":1,"cpu":1}])",
+           // 10 000 distinct unknown keys (the hashed path), then one of them again.
+           "{" +
+               [] {
+                 std::string keys;
+                 for (int i = 0; i < 10000; ++i) keys += "\"k" + std::to_string(i) + "\":0,";
+                 return keys;
+               }() +
+               R"("cpu":1,"rps":1,"k9999":1})"}) {
     expect_refused(body, 400, "duplicate_key");
   }
   // Duplicates inside an unknown field's value are not the sample's keys.
@@ -468,26 +488,28 @@ TEST_F(HostileInputTest, body_of_100_mb_with_content_length_is_413_without_buffe
   start();
   const std::size_t before = resident_bytes();
   raw_socket sock(port());
-  ASSERT_TRUE(sock.write_all(
-      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Content-Length: 104857600\r\n\r\n"));
+  ASSERT_TRUE(
+      sock.write_all("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 104857600\r\n\r\n"));
   const auto streamed = sock.stream(100 * kMiB, R"({"cpu":1,"rps":1},)");
   EXPECT_TRUE(streamed.answered) << "sent " << streamed.sent;
   const auto reply = sock.read_reply();
   expect_error(reply, 413, "body_too_large");
   expect_closing(reply, sock);
   EXPECT_LT(streamed.peak_resident, before + kStreamMemoryBound);
-  observe(describe(reply) + ", closed, " + std::to_string(streamed.sent / kMiB) +
-          " MiB sent, RSS +" + std::to_string((streamed.peak_resident - std::min(before, streamed.peak_resident)) / kMiB) + " MiB");
+  observe(
+      describe(reply) + ", closed, " + std::to_string(streamed.sent / kMiB) + " MiB sent, RSS +" +
+      std::to_string((streamed.peak_resident - std::min(before, streamed.peak_resident)) / kMiB) +
+      " MiB");
 }
 
 TEST_F(HostileInputTest, body_of_100_mb_chunked_is_413_without_buffering) {
   start();
   const std::size_t before = resident_bytes();
   raw_socket sock(port());
-  ASSERT_TRUE(sock.write_all(
-      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Transfer-Encoding: chunked\r\n\r\n"));
+  ASSERT_TRUE(
+      sock.write_all("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n"));
   // 100 MB of 64 KiB chunks.
   const std::string one = chunk(std::string(65536, ' '));
   const auto streamed = sock.stream(100 * kMiB, one);
@@ -534,9 +556,9 @@ TEST_F(HostileInputTest, valid_chunked_bodies_are_accepted) {
   for (const char c : body) per_byte += chunk(std::string(1, c));
   for (const std::string& chunks :
        std::vector<std::string>{chunk(body) + "0\r\n\r\n", per_byte + "0\r\n\r\n",
-        chunk(body, ";name=value;quoted=\"a b\"") + "0;last\r\n\r\n",
-        chunk(body) + "0\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\n",
-        "00000" + chunk(body) + "000\r\n\r\n"}) {
+                                chunk(body, ";name=value;quoted=\"a b\"") + "0;last\r\n\r\n",
+                                chunk(body) + "0\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\n",
+                                "00000" + chunk(body) + "000\r\n\r\n"}) {
     raw_socket sock(port());
     ASSERT_TRUE(sock.write_all(chunked_post(chunks)));
     const auto reply = sock.read_reply();
@@ -562,15 +584,15 @@ TEST_F(HostileInputTest, valid_chunked_bodies_are_accepted) {
 TEST_F(HostileInputTest, invalid_chunk_sizes_are_400_bad_request_and_close) {
   start();
   const std::string body = R"({"cpu":1,"rps":1})";
-  for (const std::string& chunks :
-       std::vector<std::string>{"zz\r\n" + body + "\r\n0\r\n\r\n", "-11\r\n" + body + "\r\n0\r\n\r\n",
-        "0x11\r\n" + body + "\r\n0\r\n\r\n", " 11\r\n" + body + "\r\n0\r\n\r\n",
-        "11 \r\n" + body + "\r\n0\r\n\r\n",
-        "1ffffffffffffffffffffffff\r\n" + body + "\r\n0\r\n\r\n",   // overflows 64 bits
-        "11\r\n" + body + "XX0\r\n\r\n",                            // no CRLF after the data
-        "5\r\n" + body + "\r\n0\r\n\r\n",                           // size shorter than data
-        "11;=x\r\n" + body + "\r\n0\r\n\r\n",                       // empty extension name
-        "11;a=\"unterminated\r\n" + body + "\r\n0\r\n\r\n", "\r\n" + body}) {
+  for (const std::string& chunks : std::vector<std::string>{
+           "zz\r\n" + body + "\r\n0\r\n\r\n", "-11\r\n" + body + "\r\n0\r\n\r\n",
+           "0x11\r\n" + body + "\r\n0\r\n\r\n", " 11\r\n" + body + "\r\n0\r\n\r\n",
+           "11 \r\n" + body + "\r\n0\r\n\r\n",
+           "1ffffffffffffffffffffffff\r\n" + body + "\r\n0\r\n\r\n",  // overflows 64 bits
+           "11\r\n" + body + "XX0\r\n\r\n",                           // no CRLF after the data
+           "5\r\n" + body + "\r\n0\r\n\r\n",                          // size shorter than data
+           "11;=x\r\n" + body + "\r\n0\r\n\r\n",                      // empty extension name
+           "11;a=\"unterminated\r\n" + body + "\r\n0\r\n\r\n", "\r\n" + body}) {
     raw_socket sock(port());
     ASSERT_TRUE(sock.write_all(chunked_post(chunks)));
     const auto reply = sock.read_reply();
@@ -630,12 +652,11 @@ TEST_F(HostileInputTest, chunk_extension_floods_are_parsed_or_refused_with_bound
     } else {
       EXPECT_TRUE(sock.closed());
     }
-    observe(describe(reply) + " after " + std::to_string(streamed.sent / kMiB) +
-            " MiB of an endless " + (head == "1" ? "chunk line" : "trailer section") +
-            ", RSS +" +
-            std::to_string((streamed.peak_resident - std::min(before, streamed.peak_resident)) /
-                           kMiB) +
-            " MiB");
+    observe(
+        describe(reply) + " after " + std::to_string(streamed.sent / kMiB) + " MiB of an endless " +
+        (head == "1" ? "chunk line" : "trailer section") + ", RSS +" +
+        std::to_string((streamed.peak_resident - std::min(before, streamed.peak_resident)) / kMiB) +
+        " MiB");
   }
 }
 
@@ -668,8 +689,7 @@ TEST_F(HostileInputTest, header_floods_are_431_headers_too_large) {
     // in the server's first read (Beast then applies the limit to the fields alone): 431.
     raw_socket sock(port());
     const std::string line = "GET /health?" + std::string(1900, 'q') + " HTTP/1.1\r\n";
-    sock.write_all(line + "Host: x\r\n" + repeat("X-A: b\r\n", (9192 - line.size()) / 8) +
-                   "\r\n");
+    sock.write_all(line + "Host: x\r\n" + repeat("X-A: b\r\n", (9192 - line.size()) / 8) + "\r\n");
     const auto reply = sock.read_reply();
     expect_error(reply, 431, "headers_too_large");
     expect_closing(reply, sock);
@@ -688,14 +708,15 @@ TEST_F(HostileInputTest, header_floods_are_431_headers_too_large) {
 
 TEST_F(HostileInputTest, malformed_header_fields_are_400_bad_request) {
   start();
-  for (const std::string& head :
-       std::vector<std::string>{"GET /health HTTP/1.1\r\nHost: x\r\nNo-Colon\r\n\r\n",
-        "GET /health HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
-        "GET /health HTTP/1.1\r\nHost: x\r\n: empty-name\r\n\r\n",
-        "GET /health HTTP/1.1\r\nHost: x\r\nX-Ctl: a\x01" "b\r\n\r\n",
-        std::string("GET /health HTTP/1.1\r\nHost: x\r\nX-Nul: a\0b\r\n\r\n", 45),
-        "GET /health HTTP/1.1\r\nHost: x\r\nX-Bare-CR: a\rb\r\n\r\n",
-        "GET /health HTTP/1.1\nHost: x\n\n"}) {
+  for (const std::string& head : std::vector<std::string>{
+           "GET /health HTTP/1.1\r\nHost: x\r\nNo-Colon\r\n\r\n",
+           "GET /health HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
+           "GET /health HTTP/1.1\r\nHost: x\r\n: empty-name\r\n\r\n",
+           "GET /health HTTP/1.1\r\nHost: x\r\nX-Ctl: a\x01"
+           "b\r\n\r\n",
+           std::string("GET /health HTTP/1.1\r\nHost: x\r\nX-Nul: a\0b\r\n\r\n", 45),
+           "GET /health HTTP/1.1\r\nHost: x\r\nX-Bare-CR: a\rb\r\n\r\n",
+           "GET /health HTTP/1.1\nHost: x\n\n"}) {
     raw_socket sock(port());
     sock.write_all(head);
     const auto reply = sock.read_reply();
@@ -715,12 +736,12 @@ TEST_F(HostileInputTest, content_length_with_transfer_encoding_is_400_and_closed
            // Both orders, and Transfer-Encoding values a front end may read differently.
            "Content-Length: " + std::to_string(chunked_body.size()) +
                "\r\nTransfer-Encoding: chunked\r\n",
-           "Transfer-Encoding: chunked\r\nContent-Length: " +
-               std::to_string(chunked_body.size()) + "\r\n",
+           "Transfer-Encoding: chunked\r\nContent-Length: " + std::to_string(chunked_body.size()) +
+               "\r\n",
            "Transfer-Encoding: gzip\r\nContent-Length: " + std::to_string(chunked_body.size()) +
                "\r\n",
-           "Transfer-Encoding: identity\r\nContent-Length: " +
-               std::to_string(chunked_body.size()) + "\r\n",
+           "Transfer-Encoding: identity\r\nContent-Length: " + std::to_string(chunked_body.size()) +
+               "\r\n",
            "Transfer-Encoding: chunked, identity\r\n",
            "Transfer-Encoding: gzip\r\n",
            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
@@ -740,11 +761,11 @@ TEST_F(HostileInputTest, content_length_with_transfer_encoding_is_400_and_closed
 TEST_F(HostileInputTest, conflicting_content_lengths_are_400_and_closed) {
   start();
   const std::string body = R"({"cpu":1,"rps":1})";
-  for (const std::string& head :
-       std::vector<std::string>{"Content-Length: 17\r\nContent-Length: 18\r\n", "Content-Length: 17, 18\r\n",
-        "Content-Length: -17\r\n", "Content-Length: +17\r\n", "Content-Length: 0x11\r\n",
-        "Content-Length: 17a\r\n", "Content-Length: 99999999999999999999999\r\n",
-        "Content-Length: \r\n"}) {
+  for (const std::string& head : std::vector<std::string>{
+           "Content-Length: 17\r\nContent-Length: 18\r\n", "Content-Length: 17, 18\r\n",
+           "Content-Length: -17\r\n", "Content-Length: +17\r\n", "Content-Length: 0x11\r\n",
+           "Content-Length: 17a\r\n", "Content-Length: 99999999999999999999999\r\n",
+           "Content-Length: \r\n"}) {
     SCOPED_TRACE(head);
     raw_socket sock(port());
     sock.write_all("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
@@ -756,9 +777,10 @@ TEST_F(HostileInputTest, conflicting_content_lengths_are_400_and_closed) {
   }
   // The same length twice is one length (RFC 9110 §8.6).
   raw_socket sock(port());
-  sock.write_all("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\nContent-Length: "
-                 "17\r\n\r\n" +
-                 body);
+  sock.write_all(
+      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\nContent-Length: "
+      "17\r\n\r\n" +
+      body);
   const auto reply = sock.read_reply();
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->status, 202U) << reply->body;
@@ -857,8 +879,9 @@ std::optional<std::chrono::milliseconds> trickle(raw_socket& sock,
                                                  std::chrono::milliseconds give_up) {
   const auto first = clock_type::now();
   const auto left = [](clock_type::time_point until) {
-    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_type::now()),
-                    std::chrono::milliseconds(1));
+    return std::max(
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_type::now()),
+        std::chrono::milliseconds(1));
   };
   for (std::size_t i = 0; i < pieces.size() && !sock.closed(); ++i) {
     const auto due = first + i * 100ms;
@@ -916,10 +939,9 @@ TEST_F(HostileInputTest, slowloris_head_then_body_is_closed_at_the_deadline_from
   // counted from the request's first byte, so the close comes ~500 ms after it (not 500 ms
   // after the head).
   const std::string body = R"({"cpu":1,"rps":1})";
-  std::vector<std::string> pieces{"POST /metrics HTTP/1.1\r\n", "Host: x\r\n",
-                                  "Content-Type: application/json\r\n",
-                                  "Content-Length: " + std::to_string(body.size()) + "\r\n",
-                                  "\r\n"};
+  std::vector<std::string> pieces{
+      "POST /metrics HTTP/1.1\r\n", "Host: x\r\n", "Content-Type: application/json\r\n",
+      "Content-Length: " + std::to_string(body.size()) + "\r\n", "\r\n"};
   for (auto& b : bytes_of(body)) pieces.push_back(b);
   const auto closed_after = trickle(sock, pieces, 5s);
   expect_closed_at_deadline(closed_after);
@@ -928,14 +950,14 @@ TEST_F(HostileInputTest, slowloris_head_then_body_is_closed_at_the_deadline_from
           " ms (READ_TIMEOUT_MS 500), no response");
 }
 
-TEST_F(HostileInputTest, slowloris_after_100_continue_is_closed_at_the_deadline_from_the_first_byte) {
+TEST_F(HostileInputTest,
+       slowloris_after_100_continue_is_closed_at_the_deadline_from_the_first_byte) {
   start(slow_config());
   raw_socket sock(port());
   const std::string body = R"({"cpu":1,"rps":1})";
-  std::vector<std::string> pieces{"POST /metrics HTTP/1.1\r\nHost: x\r\n",
-                                  "Expect: 100-continue\r\n",
-                                  "Content-Length: " + std::to_string(body.size()) + "\r\n",
-                                  "\r\n"};
+  std::vector<std::string> pieces{
+      "POST /metrics HTTP/1.1\r\nHost: x\r\n", "Expect: 100-continue\r\n",
+      "Content-Length: " + std::to_string(body.size()) + "\r\n", "\r\n"};
   for (auto& b : bytes_of(body)) pieces.push_back(b);
   const auto closed_after = trickle(sock, pieces, 5s);
   expect_closed_at_deadline(closed_after);
@@ -1105,8 +1127,8 @@ TEST_F(HostileInputTest, half_closed_after_a_partial_request_is_closed_without_a
   start();
   for (const std::string& partial :
        std::vector<std::string>{std::string("GET /health HTTP/1.1\r\nHost: x\r\n"),
-        post_request(R"({"cpu":1,"rps":1})").substr(0, 80), std::string("G"),
-        chunked_post(chunk(R"({"cpu":1,"rps":1})"))}) {
+                                post_request(R"({"cpu":1,"rps":1})").substr(0, 80),
+                                std::string("G"), chunked_post(chunk(R"({"cpu":1,"rps":1})"))}) {
     raw_socket sock(port());
     sock.write_all(partial);
     sock.shutdown_write();
@@ -1116,7 +1138,8 @@ TEST_F(HostileInputTest, half_closed_after_a_partial_request_is_closed_without_a
   }
 }
 
-// --- pipelining -----------------------------------------------------------------------------------
+// --- pipelining
+// -----------------------------------------------------------------------------------
 
 TEST_F(HostileInputTest, pipelined_flood_of_1000_requests_is_answered_in_order) {
   start();

@@ -31,10 +31,10 @@ class raw_socket {
                  std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
   struct stream_result {
-    std::size_t sent = 0;          // bytes the kernel accepted
-    bool answered = false;         // a complete response arrived
-    bool closed = false;           // the server closed or reset the connection
-    std::size_t peak_resident = 0; // highest resident_bytes() seen while streaming
+    std::size_t sent = 0;           // bytes the kernel accepted
+    bool answered = false;          // a complete response arrived
+    bool closed = false;            // the server closed or reset the connection
+    std::size_t peak_resident = 0;  // highest resident_bytes() seen while streaming
   };
   // Streams `total` bytes made of `pattern` repeated, stopping early when the server closes
   // the connection or, with `stop_when_answered`, once a complete response has arrived.
@@ -42,8 +42,8 @@ class raw_socket {
                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // The next response, or nothing when the connection closed (or `timeout` passed) first.
-  std::optional<http_reply> read_reply(bool head = false,
-                                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  std::optional<http_reply> read_reply(
+      bool head = false, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   // True when the server closes the connection within `timeout` (data is kept in the inbox).
   bool wait_closed(std::chrono::milliseconds timeout);
