@@ -209,9 +209,7 @@ bool session::process_deferred() {
   // executor (the session stays alive through the shared_ptr) and sends from there.
   std::function<void(response)> done = [self = shared_from_this()](response res) {
     auto executor = self->stream_.get_executor();
-    net::post(executor, [self = std::move(self), res = std::move(res)]() mutable {
-      self->send(std::move(res), false);
-    });
+    net::post(executor, [self, res = std::move(res)] { self->send(res, false); });
   };
   return dispatch_deferred(ctx_, view(true),
                            client_request_id_ ? std::string_view(request_id_) : std::string_view{},

@@ -243,8 +243,8 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   // restarted or SCRIPT FLUSH) sends the same call once more as EVAL with the script text,
   // which also caches it again. `done` gets the reply, or null.
   void evaluate(const std::string& sha, std::string_view script,
-                std::shared_ptr<std::vector<std::string>> args,
-                std::function<void(const redisReply*)> done) {
+                const std::shared_ptr<std::vector<std::string>>& args,
+                const std::function<void(const redisReply*)>& done) {
     if (!conn || !scripts_loaded) {
       done(nullptr);
       return;
@@ -272,8 +272,8 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
     if (!sent) done(nullptr);
   }
 
-  void commit(std::shared_ptr<std::vector<std::string>> args, commit_callback done) {
-    evaluate(commit_sha, shared_commit_script(), std::move(args),
+  void commit(const std::shared_ptr<std::vector<std::string>>& args, commit_callback done) {
+    evaluate(commit_sha, shared_commit_script(), args,
              [this, done = std::move(done)](const redisReply* reply) {
                in_flight.fetch_sub(1, std::memory_order_acq_rel);
                done(parse_commit(reply));
@@ -320,7 +320,7 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   void read(read_callback done) {
     auto args = std::make_shared<std::vector<std::string>>(
         std::vector<std::string>{"3", state_key, cpu_key, rps_key, window_arg});
-    evaluate(read_sha, shared_read_script(), std::move(args),
+    evaluate(read_sha, shared_read_script(), args,
              [this, done = std::move(done)](const redisReply* reply) {
                in_flight.fetch_sub(1, std::memory_order_acq_rel);
                done(parse_read(reply));
@@ -440,7 +440,7 @@ void shared_window::commit(std::span<const api::sample> samples, std::string_vie
     args->push_back(format_double(s.rps));
   }
   net::post(self.ioc, [keep = impl_, args = std::move(args), done = std::move(done)]() mutable {
-    keep->commit(std::move(args), std::move(done));
+    keep->commit(args, std::move(done));
   });
 }
 
