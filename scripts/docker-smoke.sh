@@ -134,6 +134,8 @@ trap 'exit 130' INT TERM
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 docker_local="$(cd "$repo/.." && pwd)/shared/tools/docker-local.sh"
+# A checkout that is not beside shared/ (CI clones elsewhere) uses the machine's copy.
+[ -x "$docker_local" ] || [ ! -x /work/shared/tools/docker-local.sh ] || docker_local=/work/shared/tools/docker-local.sh
 
 # JSON field of stdin by a Python expression over d, e.g. jget 'd["metrics"]["cpu"]'.
 jget() { "$python" -c 'import json, sys; d = json.load(sys.stdin); v = eval(sys.argv[1], {"d": d}); print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$1"; }
