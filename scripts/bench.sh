@@ -573,7 +573,7 @@ else
   service_alive redis "its run"
   storage="$(curl -sS --max-time 5 "$svc/analyze" | sed -n 's/.*"storage":\({[^}]*}\).*/\1/p')"
   stop_service "Redis store"
-  written="$(redis-cli -p "$redis_port" hget metrics-analyzer:bench:state seq 2>/dev/null || true)"
+  written="$(redis-cli -p "$redis_port" hget metrics-analyzer:bench:g1:state seq 2>/dev/null || true)"
   stop_pid "$redis_pid" TERM 5
   redis_pid=""
 fi

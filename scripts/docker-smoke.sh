@@ -347,10 +347,10 @@ while :; do
   sleep 0.1
 done
 stop_expect_zero "$svc_a" 20
-history_len=$("$docker_cmd" exec -e REDISCLI_AUTH="$password" "$redis_c" redis-cli llen metrics-analyzer:smoke:history)
-state_seq=$("$docker_cmd" exec -e REDISCLI_AUTH="$password" "$redis_c" redis-cli hget metrics-analyzer:smoke:state seq)
+history_len=$("$docker_cmd" exec -e REDISCLI_AUTH="$password" "$redis_c" redis-cli zcard metrics-analyzer:smoke:g1:samples)
+state_seq=$("$docker_cmd" exec -e REDISCLI_AUTH="$password" "$redis_c" redis-cli hget metrics-analyzer:smoke:g1:state seq)
 { [ "$history_len" = 70 ] && [ "$state_seq" = 70 ]; } || fail "Redis holds history $history_len / seq $state_seq, expected 70 / 70"
-log "  70 samples persisted: metrics-analyzer:smoke:history has 70 entries, state seq 70"
+log "  70 samples persisted: metrics-analyzer:smoke:g1:samples has 70 entries, state seq 70"
 
 svc_b="ma-smoke-b-$id"
 start_service "$svc_b"

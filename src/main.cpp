@@ -60,10 +60,15 @@ int main(int argc, char** argv) {
     server.start();
     spdlog::info("listening on {}:{} with {} thread(s), store={}", cfg.bind_address, server.port(),
                  cfg.threads, store->status().backend);
-    // /ready stays 503 and ingest answers 503 until the state is restored. The shared
-    // scope has nothing to restore: its state is in Redis.
-    if (!shared_scope) storage::restore_on_startup(*store, core, cfg.redis_restore_timeout);
-    life.finish_starting();
+    // /ready stays 503 and ingest answers 503 until the state is restored; a shutdown
+    // during the restore abandons it and ingest stays refused. The shared scope has
+    // nothing to restore: its state is in Redis.
+    const auto outcome = shared_scope
+                             ? storage::restore_outcome::empty
+                             : storage::restore_on_startup(
+                                   *store, core, storage::restore_options::from(cfg),
+                                   [&life] { return life.current() == http::phase::starting; });
+    if (outcome != storage::restore_outcome::abandoned) life.finish_starting();
     const int code = server.wait();
     // Before the server (and its io_context) goes: calls still in flight fail now.
     if (shared) shared->stop();

@@ -161,14 +161,28 @@ const std::vector<option>& options() {
       {"REDIS_QUEUE_LIMIT", "--redis-queue-limit", "100000",
        "samples queued for Redis before drops",
        integer_in(&config::redis_queue_limit, 1, 100000000)},
-      {"REDIS_RESTORE_TIMEOUT_MS", "--redis-restore-timeout-ms", "5000", "startup restore deadline",
+      {"REDIS_RESTORE_TIMEOUT_MS", "--redis-restore-timeout-ms", "5000",
+       "deadline of one startup restore attempt (failed attempts are retried with backoff)",
        millis_in(&config::redis_restore_timeout, 1, 3600000)},
+      {"REDIS_RESTORE_POLICY", "--redis-restore-policy", "wait",
+       "wait: stay unready and retry until the persisted state is restored; start-empty: after "
+       "one failed attempt start from seq 1 under a new generation of keys (old keys kept)",
+       one_of(&config::redis_restore_policy, {"wait", "start-empty"})},
       {"REDIS_CONNECT_TIMEOUT_MS", "--redis-connect-timeout-ms", "2000",
        "deadline of one connection attempt (TCP connect, AUTH, SELECT)",
        millis_in(&config::redis_connect_timeout, 1, 600000)},
       {"REDIS_COMMAND_TIMEOUT_MS", "--redis-command-timeout-ms", "2000",
        "a reply not received within this drops the connection and reconnects",
        millis_in(&config::redis_command_timeout, 1, 600000)},
+      {"SHARED_REQUEST_DEADLINE_MS", "--shared-request-deadline-ms", "5000",
+       "shared scope: every ingest is answered within this (a call left unanswered by Redis is "
+       "retried with the same idempotency key; 504 outcome_unknown at the deadline); "
+       ">= REDIS_COMMAND_TIMEOUT_MS",
+       millis_in(&config::shared_request_deadline, 1, 600000)},
+      {"IDEMPOTENCY_TTL_S", "--idempotency-ttl-s", "600",
+       "shared scope: how long Redis keeps each request's answer for retries with the same "
+       "X-Request-Id",
+       integer_in(&config::idempotency_ttl_s, 1, 86400)},
       {"SHARED_MAX_IN_FLIGHT", "--shared-max-in-flight", "1024",
        "shared scope: Redis commits and reads in flight per instance (503 beyond)",
        integer_in(&config::shared_max_in_flight, 1, 1000000)},
@@ -295,6 +309,12 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
                         "invalid WINDOW_SCOPE='shared': needs REDIS_ADDR (the shared windows live "
                         "in Redis); set REDIS_ADDR or use WINDOW_SCOPE=instance"};
   }
+  if (cfg.shared_request_deadline < cfg.redis_command_timeout) {
+    return exit_request{2, invalid("SHARED_REQUEST_DEADLINE_MS",
+                                   std::to_string(cfg.shared_request_deadline.count()),
+                                   "milliseconds >= REDIS_COMMAND_TIMEOUT_MS (" +
+                                       std::to_string(cfg.redis_command_timeout.count()) + ")")};
+  }
   if (cfg.instance_id.empty()) cfg.instance_id = host_name();
   return cfg;
 }
@@ -330,9 +350,11 @@ std::string describe(const config& cfg) {
       << " redis_db=" << cfg.redis_db << " key_prefix=" << cfg.key_prefix
       << " redis_queue_limit=" << cfg.redis_queue_limit
       << " redis_restore_timeout_ms=" << cfg.redis_restore_timeout.count()
-      << " instance_id=" << cfg.instance_id << " window_scope=" << cfg.window_scope
+      << " redis_restore_policy=" << cfg.redis_restore_policy << " instance_id=" << cfg.instance_id
+      << " window_scope=" << cfg.window_scope
       << " shared_max_in_flight=" << cfg.shared_max_in_flight
-      << " history_size=" << cfg.history_size
+      << " shared_request_deadline_ms=" << cfg.shared_request_deadline.count()
+      << " idempotency_ttl_s=" << cfg.idempotency_ttl_s << " history_size=" << cfg.history_size
       << " ingest_token=" << (cfg.ingest_token.empty() ? "unset" : "set")
       << " shutdown_delay_ms=" << cfg.shutdown_delay.count()
       << " shutdown_timeout_ms=" << cfg.shutdown_timeout.count() << " log_level=" << cfg.log_level

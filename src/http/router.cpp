@@ -93,7 +93,7 @@ std::optional<response> precheck(const service_context& ctx, const request& req)
       ctx.metrics.record_rejected(code);
       res = error_response(status, code, message);
     };
-    if (ctx.life.current() == phase::starting) {
+    if (!ctx.life.restored()) {
       reject(503, api::error_code::unavailable,
              "state is being restored; retry after the Retry-After delay");
       res->retry_after = true;

@@ -22,6 +22,23 @@ redis_connection* owner(const redisAsyncContext* ctx) {
   return static_cast<redis_connection*>(ctx->ev.data);
 }
 
+// Error replies of a node that cannot take our writes now: a demoted master (READONLY), a
+// node loading its data set (LOADING), a replica without its master (MASTERDOWN).
+bool node_unavailable(const redisReply* reply) {
+  if (reply == nullptr || reply->type != REDIS_REPLY_ERROR || reply->str == nullptr) return false;
+  const std::string_view text(reply->str, reply->len);
+  for (std::string_view prefix : {"READONLY", "LOADING", "MASTERDOWN"}) {
+    if (text.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
+bool is_numeric_host(const std::string& host) {
+  boost::system::error_code ec;
+  (void)net::ip::make_address(host, ec);
+  return !ec;
+}
+
 std::string reply_text(const redisReply* reply) {
   if (reply == nullptr) return "no reply";
   if (reply->str != nullptr) return std::string(reply->str, reply->len);
@@ -36,22 +53,55 @@ redis_connection::redis_connection(net::io_context& ioc, redis_connection_option
       options_(std::move(options)),
       on_ready_(std::move(on_ready)),
       on_closed_(std::move(on_closed)),
+      resolver_(ioc),
       descriptor_(ioc),
       connect_timer_(ioc),
       command_timer_(ioc) {}
 
 redis_connection::~redis_connection() {
-  // Owners close() before letting go; this only guards against a leaked context.
+  // Owners close() before letting go; this only guards against a context still open (an
+  // io_context stopped before the close ran). hiredis closes the descriptor itself, so
+  // Asio lets go of it first; without hooks and owner, the replies hiredis still holds
+  // complete without calling back into an owner that may be gone.
   if (context_ != nullptr) {
+    (void)descriptor_.release();
     context_->ev = {};
     redisAsyncFree(context_);
+    context_ = nullptr;
   }
 }
 
 void redis_connection::connect() {
   const auto& addr = options_.address;
+  auto self = shared_from_this();
+  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.async_wait([self](boost::system::error_code ec) {
+    if (!ec && !self->ready_ && !self->finished_) {
+      self->close("connect timeout after " +
+                  std::to_string(self->options_.connect_timeout.count()) + " ms");
+    }
+  });
+  if (addr.is_unix() || is_numeric_host(addr.host)) {
+    connect_to(addr.host);
+    return;
+  }
+  resolver_.async_resolve(
+      addr.host, std::to_string(addr.port),
+      [self](boost::system::error_code ec, const net::ip::tcp::resolver::results_type& results) {
+        if (self->finished_ || self->context_ != nullptr) return;
+        if (ec || results.empty()) {
+          self->finish("cannot resolve " + self->options_.address.host + ": " +
+                       (ec ? ec.message() : std::string("no address")));
+          return;
+        }
+        self->connect_to(results.begin()->endpoint().address().to_string());
+      });
+}
+
+void redis_connection::connect_to(const std::string& numeric_host) {
+  const auto& addr = options_.address;
   context_ = addr.is_unix() ? redisAsyncConnectUnix(addr.unix_path.c_str())
-                            : redisAsyncConnect(addr.host.c_str(), addr.port);
+                            : redisAsyncConnect(numeric_host.c_str(), addr.port);
   if (context_ == nullptr) {
     finish("cannot allocate a hiredis context");
     return;
@@ -73,15 +123,6 @@ void redis_connection::connect() {
   context_->ev.cleanup = &redis_connection::cleanup;
   redisAsyncSetConnectCallback(context_, &redis_connection::on_connect);
   redisAsyncSetDisconnectCallback(context_, &redis_connection::on_disconnect);
-
-  auto self = shared_from_this();
-  connect_timer_.expires_after(options_.connect_timeout);
-  connect_timer_.async_wait([self](boost::system::error_code ec) {
-    if (!ec && !self->ready_ && !self->finished_) {
-      self->close("connect timeout after " +
-                  std::to_string(self->options_.connect_timeout.count()) + " ms");
-    }
-  });
   handshake();
 }
 
@@ -168,6 +209,7 @@ void redis_connection::close(const std::string& reason) {
   if (context_ != nullptr) {
     redisAsyncFree(context_);  // deferred by hiredis when called inside its callback
   } else {
+    resolver_.cancel();
     finish(reason);
   }
 }
@@ -196,11 +238,16 @@ void redis_connection::on_disconnect(const redisAsyncContext* ctx, int /*status*
 void redis_connection::on_reply(redisAsyncContext* ctx, void* reply, void* privdata) {
   std::unique_ptr<pending_command> pending(static_cast<pending_command*>(privdata));
   auto* self = owner(ctx);
-  if (self != nullptr && !self->sent_at_.empty()) {
+  if (self == nullptr) return;  // freed by the destructor: nobody to tell
+  if (!self->sent_at_.empty()) {
     self->sent_at_.pop_front();
     if (reply != nullptr) self->arm_command_timer();
   }
-  if (pending->done) pending->done(static_cast<const redisReply*>(reply));
+  const auto* r = static_cast<const redisReply*>(reply);
+  if (pending->done) pending->done(r);
+  if (node_unavailable(r) && !self->finished_) {
+    self->close("node cannot serve writes: " + reply_text(r));
+  }
 }
 
 void redis_connection::add_read(void* p) {

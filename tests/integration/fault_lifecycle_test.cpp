@@ -9,6 +9,7 @@
 //   Redis is back the queue drains and every acknowledged sample is in Redis.
 // The load is bounded by time, not by count, so sanitizer builds run the same tests.
 #include "support/fault_load.hpp"
+#include "support/persisted_state.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 
@@ -151,11 +152,13 @@ std::map<std::uint64_t, acked_sample> by_seq(const std::vector<acked_sample>& ac
   return out;
 }
 
-// The persisted history, by seq (a retried batch may be in the list twice: identical).
+// The persisted history, by seq; a seq persisted twice is a failure.
 std::map<std::uint64_t, acked_sample> persisted(redis_server& redis, const std::string& instance) {
   std::map<std::uint64_t, acked_sample> out;
-  for (const auto& element : redis.lrange(kPrefix + ":" + instance + ":history", 0, -1)) {
+  for (const auto& [score, element] : read_persisted(redis, kPrefix, instance).records) {
     const json r = json::parse(element);
+    EXPECT_EQ(r.at("seq").get<std::uint64_t>(), score) << element;
+    EXPECT_EQ(out.count(score), 0U) << "seq " << score << " persisted twice";
     acked_sample s;
     s.seq = r.at("seq").get<std::uint64_t>();
     s.cpu = r.at("cpu").at("value").get<double>();
@@ -170,9 +173,7 @@ std::map<std::uint64_t, acked_sample> persisted(redis_server& redis, const std::
 }
 
 std::uint64_t hash_seq(redis_server& redis, const std::string& instance) {
-  const auto state = redis.hgetall(kPrefix + ":" + instance + ":state");
-  const auto it = state.find("seq");
-  return it == state.end() ? 0 : std::stoull(it->second);
+  return read_persisted(redis, kPrefix, instance).seq();
 }
 
 bool same_sample(const acked_sample& a, const acked_sample& b) {
@@ -374,8 +375,8 @@ TEST(FaultLifecycleTest, sigkill_loses_at_most_the_unconfirmed_queue) {
       EXPECT_TRUE(same_sample(it->second, s)) << "record " << seq << " differs from its 202";
     }
   }
-  // Seqs <= R missing from the history: committed out of append order and caught by the kill
-  // between two batches (the restored window then skips them).
+  // Seqs <= R missing from the history: none, since batches carry consecutive seqs and the
+  // hash only moves to the end of a batch that continues what is persisted.
   std::vector<std::uint64_t> holes;
   for (std::uint64_t seq = 1; seq <= r; ++seq) {
     if (p.find(seq) == p.end()) holes.push_back(seq);
@@ -387,6 +388,7 @@ TEST(FaultLifecycleTest, sigkill_loses_at_most_the_unconfirmed_queue) {
             << " (" << scrapes << " scrapes), holes<=R " << holes.size() << " [" << hole_text.str()
             << "]; " << summary(report) << "\n";
 
+  EXPECT_TRUE(holes.empty()) << holes.size() << " seqs <= R are not persisted";
   // The bound: everything unconfirmed at the kill (queue + in-flight batches) is at most
   // REDIS_QUEUE_LIMIT samples, and no sample was dropped before.
   EXPECT_LE(lost_acked, kQueueLimit);
@@ -406,7 +408,7 @@ TEST(FaultLifecycleTest, sigkill_loses_at_most_the_unconfirmed_queue) {
   for (auto it = p.rbegin(); it != p.rend() && tail.size() < kWindow; ++it) {
     if (it->first <= r) tail.insert(tail.begin(), it->second);
   }
-  const auto state = redis.hgetall(kPrefix + ":" + instance + ":state");
+  const auto state = read_persisted(redis, kPrefix, instance).state;
   ASSERT_TRUE(state.count("cpu_anomalies_total") && state.count("rps_anomalies_total"));
   if (!tail.empty() && tail.back().seq == r) {
     expect_window(restored, tail, std::stoull(state.at("cpu_anomalies_total")),

@@ -3,6 +3,7 @@
 // for the startup restore, and dropping our connection over and over. Ingest never waits
 // on Redis, and nothing queued is lost once Redis is back.
 #include "support/http_client.hpp"
+#include "support/persisted_state.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/service_probe.hpp"
@@ -18,7 +19,6 @@
 #include <csignal>
 #include <memory>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -54,19 +54,9 @@ config::config fault_config(const std::string& redis_addr, const std::string& in
   return cfg;
 }
 
-std::string history_key(const config::config& cfg) {
-  return cfg.key_prefix + ":" + cfg.instance_id + ":history";
-}
-std::string state_key(const config::config& cfg) {
-  return cfg.key_prefix + ":" + cfg.instance_id + ":state";
-}
-
-std::set<std::uint64_t> history_seqs(redis_server& redis, const config::config& cfg) {
-  std::set<std::uint64_t> seqs;  // duplicates (a batch retried after a timeout) allowed
-  for (const auto& element : redis.lrange(history_key(cfg), 0, -1)) {
-    seqs.insert(json::parse(element).at("seq").get<std::uint64_t>());
-  }
-  return seqs;
+// The seqs of every persisted record, in order (a duplicate or a gap shows).
+std::vector<std::uint64_t> history_seqs(redis_server& redis, const config::config& cfg) {
+  return read_persisted(redis, cfg.key_prefix, cfg.instance_id).seqs();
 }
 
 // Waits until every committed sample up to `total` is written: queue empty, hash at
@@ -77,28 +67,21 @@ bool wait_drained(test_service& svc, redis_server& redis, std::uint64_t total,
       [&] {
         const auto st = svc.store->status();
         if (!st.connected || st.pending_writes != 0) return false;
-        const auto state = redis.hgetall(state_key(svc.cfg));
-        const auto seq = state.find("seq");
-        return seq != state.end() && seq->second == std::to_string(total);
+        return read_persisted(redis, svc.cfg.key_prefix, svc.cfg.instance_id).seq() == total;
       },
       timeout);
 }
 
-// True when `seqs` is every number from its smallest to `last`.
-::testing::AssertionResult dense_up_to(const std::set<std::uint64_t>& seqs, std::uint64_t last) {
+// True when `seqs` is every number from its first to `last`, each once, in order.
+::testing::AssertionResult dense_up_to(const std::vector<std::uint64_t>& seqs, std::uint64_t last) {
   if (seqs.empty()) return ::testing::AssertionFailure() << "no history";
-  if (*seqs.rbegin() != last) {
-    return ::testing::AssertionFailure() << "newest seq " << *seqs.rbegin() << ", want " << last;
+  if (seqs.back() != last) {
+    return ::testing::AssertionFailure() << "newest seq " << seqs.back() << ", want " << last;
   }
-  const std::uint64_t span = last - *seqs.begin() + 1;
-  if (seqs.size() != span) {
-    std::uint64_t expect = *seqs.begin();
-    for (const auto s : seqs) {
-      if (s != expect) {
-        return ::testing::AssertionFailure()
-               << "seq " << expect << " missing (" << seqs.size() << " of " << span << ")";
-      }
-      ++expect;
+  for (std::size_t i = 1; i < seqs.size(); ++i) {
+    if (seqs[i] != seqs[i - 1] + 1) {
+      return ::testing::AssertionFailure() << "seq " << seqs[i] << " follows " << seqs[i - 1]
+                                           << " (" << seqs.size() << " records)";
     }
   }
   return ::testing::AssertionSuccess();
@@ -191,7 +174,9 @@ TEST(RedisFaultTest, killed_redis_degrades_then_drains_without_losing_samples) {
   ASSERT_TRUE(wait_drained(svc, redis, total)) << svc.store->status().pending_writes;
   const auto seqs = history_seqs(redis, cfg);
   ASSERT_TRUE(dense_up_to(seqs, total));
-  EXPECT_LE(*seqs.begin(), committed_at_kill + 1) << "samples posted during the outage are lost";
+  EXPECT_LE(seqs.front(), committed_at_kill + 1) << "samples posted during the outage are lost";
+  // The restarted Redis (no persistence) lost what it held: the store said so and went on.
+  EXPECT_GE(metric_value(client, "analyzer_storage_redis_data_lost_total").value_or(0), 1.0);
   EXPECT_EQ(analyze(client).at("storage").at("connected"), true);
   EXPECT_GE(svc.store->status().reconnects, 1U);
   EXPECT_GE(metric_value(client, "analyzer_storage_reconnects_total").value_or(0), 1.0);
@@ -236,6 +221,7 @@ TEST(RedisFaultTest, full_queue_drops_and_counts_the_oldest_samples) {
 TEST(RedisFaultTest, silent_server_never_stalls_ingest) {
   silent_listener silent;
   auto cfg = fault_config(silent.address(), "silent");
+  cfg.redis_restore_policy = "start-empty";  // the restore cannot succeed
   cfg.redis_connect_timeout = 300ms;
   cfg.redis_command_timeout = 300ms;
   cfg.redis_restore_timeout = 500ms;
@@ -306,6 +292,7 @@ TEST(RedisFaultTest, wrong_password_keeps_serving_and_logs_the_auth_error) {
   {
     auto cfg = fault_config(redis.address(), "wrongpw");
     cfg.redis_password = "wrong";
+    cfg.redis_restore_policy = "start-empty";  // the restore cannot succeed
     cfg.redis_restore_timeout = 1000ms;
     cfg.shutdown_timeout = 1000ms;
     test_service svc(cfg);
@@ -327,6 +314,7 @@ TEST(RedisFaultTest, wrong_password_keeps_serving_and_logs_the_auth_error) {
                          {"REDIS_ADDR", redis.address()},
                          {"REDIS_PASSWORD", "wrong"},
                          {"INSTANCE_ID", "wrongpw-binary"},
+                         {"REDIS_RESTORE_POLICY", "start-empty"},
                          {"REDIS_RESTORE_TIMEOUT_MS", "1000"},
                          {"SHUTDOWN_TIMEOUT_MS", "1000"},
                          {"LOG_LEVEL", "info"}});
@@ -358,28 +346,94 @@ TEST(RedisFaultTest, wrong_password_keeps_serving_and_logs_the_auth_error) {
   EXPECT_EQ(service.wait_exit(10s), 0) << service.output();
 }
 
-TEST(RedisFaultTest, restore_timeout_starts_empty_and_ready) {
+TEST(RedisFaultTest, failed_restore_keeps_the_service_unready_and_ingest_refused_until_stopped) {
   silent_listener silent;
-  auto cfg = fault_config(silent.address(), "restore-timeout");
-  cfg.redis_restore_timeout = 500ms;
-  cfg.redis_connect_timeout = 300ms;
-  cfg.redis_command_timeout = 300ms;
-  cfg.shutdown_timeout = 1000ms;
-  const auto started = clock_type::now();
-  test_service svc(cfg);
-  http_client client(svc.port());
-  ASSERT_TRUE(eventually([&] { return client.get("/ready").status == 200; }, 5s));
-  EXPECT_LT(clock_type::now() - started, 5s);
+  const std::uint16_t port = free_loopback_port();
+  child_process service(kBinary, {},
+                        {{"BIND_ADDR", "127.0.0.1"},
+                         {"PORT", std::to_string(port)},
+                         {"THREADS", "2"},
+                         {"REDIS_ADDR", silent.address()},
+                         {"INSTANCE_ID", "restore-wait"},
+                         {"REDIS_RESTORE_TIMEOUT_MS", "200"},
+                         {"REDIS_CONNECT_TIMEOUT_MS", "150"},
+                         {"REDIS_COMMAND_TIMEOUT_MS", "150"},
+                         {"SHUTDOWN_DELAY_MS", "300"},
+                         {"SHUTDOWN_TIMEOUT_MS", "1000"},
+                         {"LOG_LEVEL", "info"}});
+  std::unique_ptr<http_client> client;
+  ASSERT_TRUE(eventually([&] {
+    try {
+      client = std::make_unique<http_client>(port);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  })) << service.output();
+  // Several attempts fail (each 200 ms): the service neither starts empty nor turns ready.
+  ASSERT_TRUE(service.wait_for_line("restore: attempt 1 failed", 10s)) << service.output();
+  ASSERT_TRUE(eventually([&] {
+    return metric_value(*client, "analyzer_storage_restore_attempts_total").value_or(0) >= 3;
+  })) << service.output();
+  EXPECT_EQ(client->get("/ready").status, 503U);
+  const auto refused = client->post_json("/metrics", sample(0));
+  EXPECT_EQ(refused.status, 503U) << refused.body;
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  EXPECT_EQ(client->get("/health").status, 200U);
+  EXPECT_EQ(service.output().find("starting empty"), std::string::npos) << service.output();
 
-  const json analysis = analyze(client);
-  EXPECT_EQ(analysis.at("samples_total"), 0);
-  for (const char* metric : {"cpu", "rps"}) {
-    const auto& m = analysis.at("metrics").at(metric);
-    EXPECT_EQ(m.at("data_points"), 0);
-    EXPECT_TRUE(m.at("last").is_null());
-    EXPECT_TRUE(m.at("last_anomaly").is_null());
+  // A shutdown during the restore: the phase moves to stopping, ingest stays refused.
+  service.signal(SIGTERM);
+  ASSERT_TRUE(service.wait_for_line("received signal", 5s)) << service.output();
+  const auto during_stop = client->post_json("/metrics", sample(1));
+  EXPECT_EQ(during_stop.status, 503U) << during_stop.body;
+  EXPECT_EQ(analyze(*client).at("samples_total"), 0);
+  client.reset();
+  EXPECT_EQ(service.wait_exit(10s), 0) << service.output();
+  EXPECT_THAT(service.output(), HasSubstr("restore: abandoned"));
+}
+
+TEST(RedisFaultTest, start_empty_policy_starts_under_a_new_generation_after_a_failed_restore) {
+  redis_server redis;
+  auto cfg = fault_config(redis.address(), "generations");
+  {
+    test_service first(cfg);
+    http_client client(first.port());
+    for (std::size_t i = 0; i < 5; ++i) post_quickly(client, i);
+    ASSERT_TRUE(wait_drained(first, redis, 5));
   }
-  post_quickly(client, 0);
+  const auto before = read_persisted(redis, cfg.key_prefix, cfg.instance_id);
+  ASSERT_EQ(before.generation, "1");
+  ASSERT_EQ(before.seq(), 5U);
+
+  // Redis "loading" for longer than the restore timeout: the first attempt fails.
+  silent_listener silent;
+  auto unreachable = cfg;
+  unreachable.redis_addr = silent.address();
+  unreachable.redis_restore_policy = "start-empty";
+  unreachable.redis_restore_timeout = 300ms;
+  unreachable.redis_connect_timeout = 200ms;
+  unreachable.shutdown_timeout = 500ms;
+  {
+    test_service second(unreachable);
+    http_client client(second.port());
+    EXPECT_EQ(client.get("/ready").status, 200U);
+    EXPECT_EQ(analyze(client).at("samples_total"), 0);
+  }
+
+  // Back on the real Redis with start-empty: generation 1 restores as it was; after a
+  // failed attempt a new generation starts at seq 1 and leaves generation 1 untouched.
+  auto fresh = cfg;
+  fresh.redis_restore_policy = "start-empty";
+  {
+    test_service third(fresh);
+    http_client client(third.port());
+    EXPECT_EQ(analyze(client).at("samples_total"), 5) << "a working Redis is restored";
+  }
+  const auto after = read_persisted(redis, cfg.key_prefix, cfg.instance_id);
+  EXPECT_EQ(after.generation, "1");
+  EXPECT_EQ(after.records, before.records);
+  EXPECT_EQ(after.state, before.state);
 }
 
 TEST(RedisFaultTest, ingest_is_refused_while_the_restore_runs) {
@@ -391,6 +445,7 @@ TEST(RedisFaultTest, ingest_is_refused_while_the_restore_runs) {
                          {"THREADS", "2"},
                          {"REDIS_ADDR", silent.address()},
                          {"INSTANCE_ID", "restoring"},
+                         {"REDIS_RESTORE_POLICY", "start-empty"},
                          {"REDIS_RESTORE_TIMEOUT_MS", "3000"},
                          {"REDIS_CONNECT_TIMEOUT_MS", "300"},
                          {"REDIS_COMMAND_TIMEOUT_MS", "300"},

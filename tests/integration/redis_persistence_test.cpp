@@ -1,7 +1,9 @@
 // The Redis store against a real redis-server: the documented keys and record format,
 // history trimming, per-instance keys, unix sockets, AUTH and SELECT, and the startup
 // restore that makes a restarted service continue exactly like one that never stopped.
+#include "analyzer/storage/redis_layout.hpp"
 #include "support/http_client.hpp"
+#include "support/persisted_state.hpp"
 #include "support/redis_server.hpp"
 #include "support/service_probe.hpp"
 #include "support/test_service.hpp"
@@ -81,15 +83,29 @@ config::config redis_config(const redis_server& redis, const std::string& instan
   return cfg;
 }
 
-std::string history_key(const config::config& cfg) {
-  return cfg.key_prefix + ":" + cfg.instance_id + ":history";
+// The keys of generation 1, the one a fresh instance writes.
+storage::redis_keys keys_of(const config::config& cfg) {
+  return storage::make_keys(cfg.key_prefix, cfg.instance_id, storage::kFirstGeneration);
 }
-std::string state_key(const config::config& cfg) {
-  return cfg.key_prefix + ":" + cfg.instance_id + ":state";
+std::string history_key(const config::config& cfg) { return keys_of(cfg).samples; }
+std::string state_key(const config::config& cfg) { return keys_of(cfg).state; }
+std::string generation_key(const config::config& cfg) { return keys_of(cfg).generation; }
+
+long long history_len(redis_server& redis, const config::config& cfg) {
+  return std::stoll(redis.command("ZCARD", history_key(cfg)));
+}
+
+// The persisted records, oldest first.
+std::vector<std::string> history_records(redis_server& redis, const config::config& cfg) {
+  std::vector<std::string> out;
+  for (auto& [score, member] : read_persisted(redis, cfg.key_prefix, cfg.instance_id).records) {
+    out.push_back(member);
+  }
+  return out;
 }
 
 // Waits until the first `total` samples are written: queue empty, the hash at seq
-// `total`, the list as long as it can be.
+// `total`, the history as long as it can be.
 bool wait_written(test_service& svc, redis_server& redis, std::uint64_t total) {
   const auto expected_len =
       static_cast<long long>(std::min<std::uint64_t>(total, svc.cfg.history_size));
@@ -98,16 +114,12 @@ bool wait_written(test_service& svc, redis_server& redis, std::uint64_t total) {
     const auto state = redis.hgetall(state_key(svc.cfg));
     const auto seq = state.find("seq");
     return seq != state.end() && seq->second == std::to_string(total) &&
-           redis.llen(history_key(svc.cfg)) == expected_len;
+           history_len(redis, svc.cfg) == expected_len;
   });
 }
 
 std::vector<std::uint64_t> history_seqs(redis_server& redis, const config::config& cfg) {
-  std::vector<std::uint64_t> seqs;
-  for (const auto& element : redis.lrange(history_key(cfg), 0, -1)) {
-    seqs.push_back(json::parse(element).at("seq").get<std::uint64_t>());
-  }
-  return seqs;
+  return read_persisted(redis, cfg.key_prefix, cfg.instance_id).seqs();
 }
 
 // Feeds `count` samples to a Redis-backed service, stops it, starts another on the same
@@ -172,13 +184,17 @@ TEST(RedisPersistenceTest, samples_are_written_with_the_documented_keys_and_reco
   remember(first_batch);
   ASSERT_TRUE(wait_written(svc, redis, 9)) << svc.store->status().pending_writes;
 
-  EXPECT_THAT(redis.keys("*"), UnorderedElementsAre(history_key(cfg), state_key(cfg)));
-  // Newest first, each element exactly the analysis the sample got.
-  const auto history = redis.lrange(history_key(cfg), 0, -1);
+  EXPECT_THAT(redis.keys("*"),
+              UnorderedElementsAre(history_key(cfg), state_key(cfg), generation_key(cfg)));
+  EXPECT_EQ(redis.command("GET", generation_key(cfg)), "1");
+  EXPECT_EQ(redis.command("TYPE", history_key(cfg)), "zset");
+  // In seq order (the score), each element exactly the analysis the sample got.
+  const auto history = history_records(redis, cfg);
+  EXPECT_EQ(history_seqs(redis, cfg), (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
   ASSERT_EQ(history.size(), 9U);
   for (std::size_t i = 0; i < history.size(); ++i) {
     const json record = json::parse(history[i]);
-    const auto seq = 9 - i;
+    const auto seq = i + 1;
     EXPECT_EQ(record.at("seq"), seq) << history[i];
     EXPECT_EQ(record, results.at(seq)) << history[i];
     std::set<std::string> keys;
@@ -191,7 +207,7 @@ TEST(RedisPersistenceTest, samples_are_written_with_the_documented_keys_and_reco
     EXPECT_EQ(record.at("cpu").at("value"), sample(static_cast<int>(seq) - 1).at("cpu"));
     EXPECT_EQ(record.at("timestamp"), sample(static_cast<int>(seq) - 1).at("timestamp"));
   }
-  EXPECT_EQ(json::parse(history.front()).at("cpu").at("anomaly"), true);
+  EXPECT_EQ(json::parse(history.back()).at("cpu").at("anomaly"), true);
 
   auto expect_state_matches_analyze = [&](std::uint64_t seq) -> std::set<std::string> {
     const auto state = redis.hgetall(state_key(cfg));
@@ -250,7 +266,7 @@ TEST(RedisPersistenceTest, restart_restores_analyze_and_continues_like_a_service
   cfg.window_size = 10;
   cfg.warmup = 5;
   expect_restart_continues_like_control(cfg, 60, [&] {
-    EXPECT_EQ(redis.llen(history_key(cfg)), 60) << "the graceful stop flushes the queue";
+    EXPECT_EQ(history_len(redis, cfg), 60) << "the graceful stop flushes the queue";
     EXPECT_EQ(redis.hgetall(state_key(cfg))["seq"], "60");
   });
 }
@@ -260,14 +276,15 @@ TEST(RedisPersistenceTest, history_is_capped_and_the_restore_still_works) {
   auto cfg = redis_config(redis, "capped");
   cfg.history_size = 20;
   expect_restart_continues_like_control(cfg, 50, [&] {
-    EXPECT_EQ(redis.llen(history_key(cfg)), 20);
+    EXPECT_EQ(history_len(redis, cfg), 20);
     const auto seqs = history_seqs(redis, cfg);
     ASSERT_EQ(seqs.size(), 20U);
-    for (std::size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], 50 - i);
+    for (std::size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], 31 + i);
   });
-  // The restarted service appended its sample to the same capped list.
-  EXPECT_EQ(redis.llen(history_key(cfg)), 20);
-  EXPECT_EQ(history_seqs(redis, cfg).front(), 51U);
+  // The restarted service appended its sample to the same capped history.
+  EXPECT_EQ(history_len(redis, cfg), 20);
+  EXPECT_EQ(history_seqs(redis, cfg).front(), 32U);
+  EXPECT_EQ(history_seqs(redis, cfg).back(), 51U);
 }
 
 TEST(RedisPersistenceTest, instances_keep_separate_keys_and_restore_their_own_state) {
@@ -288,12 +305,14 @@ TEST(RedisPersistenceTest, instances_keep_separate_keys_and_restore_their_own_st
     alpha_before = analyze(alpha_client);
     beta_before = analyze(beta_client);
   }
-  EXPECT_THAT(redis.keys("*"), UnorderedElementsAre(history_key(alpha_cfg), state_key(alpha_cfg),
-                                                    history_key(beta_cfg), state_key(beta_cfg)));
+  EXPECT_THAT(
+      redis.keys("*"),
+      UnorderedElementsAre(history_key(alpha_cfg), state_key(alpha_cfg), generation_key(alpha_cfg),
+                           history_key(beta_cfg), state_key(beta_cfg), generation_key(beta_cfg)));
   EXPECT_EQ(redis.hgetall(state_key(beta_cfg)).at("seq"), "7");
   const auto beta_seqs = history_seqs(redis, beta_cfg);
   EXPECT_EQ(beta_seqs.size(), 7U);
-  EXPECT_EQ(json::parse(redis.lrange(history_key(beta_cfg), 0, 0).at(0)).at("cpu").at("value"),
+  EXPECT_EQ(json::parse(history_records(redis, beta_cfg).back()).at("cpu").at("value"),
             sample(26).at("cpu"));
   ASSERT_NE(stable(alpha_before), stable(beta_before));
 
@@ -303,6 +322,72 @@ TEST(RedisPersistenceTest, instances_keep_separate_keys_and_restore_their_own_st
   http_client beta_client(beta.port());
   EXPECT_EQ(stable(analyze(alpha_client)), stable(alpha_before));
   EXPECT_EQ(stable(analyze(beta_client)), stable(beta_before));
+}
+
+// Release 0.1.0 kept a list (newest first) and a hash under {prefix}:{instance}:history
+// and :state. The keys are written here exactly as it wrote them, from the answers of a
+// memory-store service fed the same stream; the new release restores them, continues
+// like that service, persists in its own layout and leaves the old keys as they were.
+TEST(RedisPersistenceTest, keys_of_the_0_1_0_layout_are_restored_and_migrated) {
+  redis_server redis;
+  auto cfg = redis_config(redis, "upgrade");
+  cfg.window_size = 10;
+  cfg.warmup = 5;
+  constexpr int kCount = 40;
+
+  auto control_cfg = cfg;
+  control_cfg.redis_addr.clear();
+  test_service control(control_cfg);
+  http_client control_client(control.port());
+  std::vector<json> results;
+  for (int i = 0; i < kCount; i += 8) {
+    const json reply = post(control_client, batch(i, i + 8));
+    for (const auto& r : reply.at("results")) results.push_back(r);
+  }
+  const json before = analyze(control_client);
+  ASSERT_GT(before.at("metrics").at("cpu").at("anomalies_total"), 0);
+
+  const std::string legacy_history = cfg.key_prefix + ":" + cfg.instance_id + ":history";
+  const std::string legacy_state = cfg.key_prefix + ":" + cfg.instance_id + ":state";
+  for (const auto& r : results) redis.command("LPUSH", legacy_history, r.dump());
+  redis.command("HSET", legacy_state, "seq", std::to_string(kCount), "last_timestamp",
+                results.back().at("timestamp").dump());
+  for (const std::string metric : {"cpu", "rps"}) {
+    const auto& m = before.at("metrics").at(metric);
+    redis.command("HSET", legacy_state, metric + "_anomalies_total",
+                  m.at("anomalies_total").dump());
+    if (!m.at("last_anomaly").is_null()) {
+      redis.command("HSET", legacy_state, metric + "_last_anomaly", m.at("last_anomaly").dump());
+    }
+  }
+  const auto legacy_list = redis.lrange(legacy_history, 0, -1);
+  const auto legacy_hash = redis.hgetall(legacy_state);
+
+  json next = sample(kCount);
+  next["cpu"] = 97.5;
+  {
+    test_service upgraded(cfg);
+    http_client client(upgraded.port());
+    EXPECT_EQ(stable(analyze(client)), stable(before));
+    EXPECT_EQ(post(client, next), post(control_client, next));
+    EXPECT_EQ(upgraded.stop(), 0);
+  }
+  // Layout 2 holds the migrated window and the new sample; layout 1 is untouched.
+  const auto persisted = read_persisted(redis, cfg.key_prefix, cfg.instance_id);
+  EXPECT_EQ(persisted.generation, "1");
+  EXPECT_EQ(persisted.seq(), static_cast<std::uint64_t>(kCount + 1));
+  ASSERT_FALSE(persisted.records.empty());
+  EXPECT_EQ(persisted.seqs().back(), static_cast<std::uint64_t>(kCount + 1));
+  EXPECT_EQ(redis.lrange(legacy_history, 0, -1), legacy_list);
+  EXPECT_EQ(redis.hgetall(legacy_state), legacy_hash);
+
+  // The next start restores layout 2 and still matches the service that never stopped.
+  test_service again(cfg);
+  http_client client(again.port());
+  EXPECT_EQ(stable(analyze(client)), stable(analyze(control_client)));
+  json after = sample(kCount + 1);
+  after["rps"] = 9000.5;
+  EXPECT_EQ(post(client, after), post(control_client, after));
 }
 
 // Writes a few samples, checks they arrived and the service is connected, then restores
@@ -317,7 +402,7 @@ void expect_round_trip(redis_server& redis, const config::config& cfg) {
     before = analyze(client);
     EXPECT_EQ(before.at("storage").at("connected"), true);
     EXPECT_EQ(before.at("storage").at("failed_writes"), 0);
-    EXPECT_EQ(history_seqs(redis, cfg).front(), 11U);
+    EXPECT_EQ(history_seqs(redis, cfg).back(), 11U);
   }
   test_service svc(cfg);
   http_client client(svc.port());
@@ -347,7 +432,8 @@ TEST(RedisPersistenceTest, keys_land_in_the_configured_database) {
   cfg.redis_db = 3;
   redis.use_db(3);
   expect_round_trip(redis, cfg);
-  EXPECT_THAT(redis.keys("*"), UnorderedElementsAre(history_key(cfg), state_key(cfg)));
+  EXPECT_THAT(redis.keys("*"),
+              UnorderedElementsAre(history_key(cfg), state_key(cfg), generation_key(cfg)));
   redis.use_db(0);
   EXPECT_THAT(redis.keys("*"), ElementsAre());
 }

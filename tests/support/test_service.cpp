@@ -38,10 +38,10 @@ test_service::test_service(config::config c, http::phase initial)
       server_(std::make_unique<http::server>(ctx, http::server_options{false})) {
   server_->start();
   if (initial == http::phase::ready) {
-    storage::restore_on_startup(*store, core, cfg.redis_restore_timeout);
-  }
-  if (initial == http::phase::ready) {
-    life.finish_starting();
+    const auto outcome =
+        storage::restore_on_startup(*store, core, storage::restore_options::from(cfg),
+                                    [this] { return life.current() == http::phase::starting; });
+    if (outcome != storage::restore_outcome::abandoned) life.finish_starting();
   } else {
     life.set(initial);
   }

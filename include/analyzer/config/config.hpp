@@ -37,13 +37,16 @@ struct config {
   std::string redis_password;
   int redis_db = 0;
   std::string key_prefix = "metrics-analyzer";
-  std::string instance_id;                  // default: the host name
-  std::string window_scope = "instance";    // "instance" or "shared"
-  std::size_t shared_max_in_flight = 1024;  // shared scope: Redis calls in flight
-  std::string ingest_token;                 // empty: ingest is open
+  std::string instance_id;                                  // default: the host name
+  std::string window_scope = "instance";                    // "instance" or "shared"
+  std::size_t shared_max_in_flight = 1024;                  // shared scope: Redis calls in flight
+  std::chrono::milliseconds shared_request_deadline{5000};  // shared scope: answer within
+  std::size_t idempotency_ttl_s = 600;  // shared scope: request answers kept for retries
+  std::string ingest_token;             // empty: ingest is open
   std::size_t history_size = 1000;
   std::size_t redis_queue_limit = 100000;
   std::chrono::milliseconds redis_restore_timeout{5000};
+  std::string redis_restore_policy = "wait";  // "wait" or "start-empty"
   std::chrono::milliseconds redis_connect_timeout{2000};
   std::chrono::milliseconds redis_command_timeout{2000};
   std::chrono::milliseconds shutdown_delay{0};

@@ -2,15 +2,20 @@
 // new object) driven by a posix::stream_descriptor on the store's single io thread.
 //
 // hiredis 0.14 asks for read/write interest through hooks and has no timeouts: connect
-// and command deadlines are steady_timers here. Its cleanup hook may run inside
-// redisAsyncHandleRead (a reply callback freeing the context); the hook only releases the
-// descriptor (hiredis owns and closes the fd) and marks the context gone, and every
+// and command deadlines are steady_timers here. A host name is resolved with Asio's
+// asynchronous resolver (hiredis would call getaddrinfo on the io thread), and hiredis is
+// handed the numeric address. An error reply that says the node cannot serve writes now
+// (READONLY, LOADING, MASTERDOWN) closes the connection after it is delivered, so that the
+// owner reconnects and resolves again (a failover moves the name to another node). Its cleanup hook
+// may run inside redisAsyncHandleRead (a reply callback freeing the context); the hook only
+// releases the descriptor (hiredis owns and closes the fd) and marks the context gone, and every
 // path re-checks that after calling into hiredis.
 #pragma once
 
 #include "analyzer/storage/redis_address.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -51,6 +56,8 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
   redis_connection(const redis_connection&) = delete;
   redis_connection& operator=(const redis_connection&) = delete;
 
+  // Resolves (TCP host names), connects and runs the handshake; the connect timeout
+  // covers all three.
   void connect();
   // Queues one command (pipelined behind the others); false when not connected.
   bool command(const std::vector<std::string_view>& args, reply_handler done);
@@ -71,6 +78,7 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
   static void del_write(void* self);
   static void cleanup(void* self);
 
+  void connect_to(const std::string& numeric_host);
   void wait_readable();
   void wait_writable();
   void handshake();
@@ -83,6 +91,7 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
   ready_handler on_ready_;
   closed_handler on_closed_;
   redisAsyncContext* context_ = nullptr;
+  boost::asio::ip::tcp::resolver resolver_;
   boost::asio::posix::stream_descriptor descriptor_;
   boost::asio::steady_timer connect_timer_;
   boost::asio::steady_timer command_timer_;

@@ -1,7 +1,9 @@
-// The Redis store: commits are queued (bounded by REDIS_QUEUE_LIMIT samples, oldest
-// dropped and counted beyond it) and written in pipelined MULTI/EXEC batches by one
-// connection on its own io thread. The request path only takes a short queue lock.
-// Reconnects with capped exponential backoff; AUTH and SELECT on every connect.
+// The Redis store: commits are queued in seq order (bounded by REDIS_QUEUE_LIMIT samples,
+// oldest dropped and counted beyond it) and written in pipelined batches of consecutive
+// seqs, each one atomic script, by one connection on its own io thread. A batch that is
+// not confirmed goes back to its place in seq order and is sent again; writes are
+// idempotent by seq (redis_layout.hpp). The request path only takes a short queue lock.
+// Reconnects with capped exponential backoff and jitter; AUTH and SELECT on every connect.
 #pragma once
 
 #include "analyzer/config/config.hpp"
@@ -44,6 +46,7 @@ class redis_store final : public store {
   void append(const analytics::commit_result& committed) noexcept override;
   [[nodiscard]] store_status status() const noexcept override;
   restore_result restore(std::chrono::milliseconds timeout) override;
+  void start_new_generation() override;
   bool flush(std::chrono::milliseconds timeout) override;
   void collect(std::vector<prometheus::MetricFamily>& out) const override;
 

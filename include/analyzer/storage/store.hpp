@@ -26,10 +26,18 @@ struct store_status {
   std::uint64_t reconnects = 0;      // connection attempts after the first, successful or not
 };
 
-// The outcome of a startup restore.
+// The outcome of one startup restore attempt.
+enum class restore_status : std::uint8_t {
+  restored,  // `state` holds what a previous run persisted
+  empty,     // nothing was persisted: start at seq 1
+  failed,    // unreachable, timed out or unreadable: try again (or start a new generation)
+};
+
 struct restore_result {
-  std::optional<analytics::restored_state> state;  // nothing: start empty
+  restore_status status = restore_status::empty;
+  std::optional<analytics::restored_state> state;  // set when restored
   std::string detail;                              // for the log line
+  std::uint64_t skipped_records = 0;               // unreadable records left out of the window
 };
 
 class store {
@@ -41,11 +49,16 @@ class store {
 
   [[nodiscard]] virtual store_status status() const noexcept = 0;
 
-  // Reads back the state persisted by a previous run, waiting at most `timeout`.
+  // One attempt at reading back the state persisted by a previous run, waiting at most
+  // `timeout`. Nothing is written before an attempt succeeded or start_new_generation().
   virtual restore_result restore(std::chrono::milliseconds timeout) {
     (void)timeout;
-    return {std::nullopt, "nothing to restore from the memory store"};
+    return {restore_status::empty, std::nullopt, "nothing to restore from the memory store", 0};
   }
+
+  // After a failed restore, with REDIS_RESTORE_POLICY=start-empty: write from seq 1 under
+  // keys of a new generation, leaving what was persisted before untouched.
+  virtual void start_new_generation() {}
 
   // Waits at most `timeout` for queued writes to be written; true when nothing is pending.
   virtual bool flush(std::chrono::milliseconds timeout) = 0;
