@@ -38,6 +38,10 @@ std::string_view to_string(error_code code) noexcept {
       return "headers_too_large";
     case error_code::unavailable:
       return "unavailable";
+    case error_code::request_id_conflict:
+      return "request_id_conflict";
+    case error_code::outcome_unknown:
+      return "outcome_unknown";
     case error_code::internal:
       return "internal";
   }

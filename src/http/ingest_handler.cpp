@@ -86,12 +86,22 @@ response handle_ingest(service_context& ctx, const request& req) {
 response shared_failure_response(const service_context& ctx, storage::shared_failure failure,
                                  std::string_view detail) {
   ctx.metrics.record_shared_failure(failure);
-  response res = error_response(
-      503, api::error_code::unavailable,
-      std::string(failure == storage::shared_failure::overloaded
-                      ? "too many requests waiting for the shared windows in Redis"
-                      : "the shared windows in Redis are not reachable") +
-          " (WINDOW_SCOPE=shared): " + std::string(detail) + "; retry after the Retry-After delay");
+  if (failure == storage::shared_failure::outcome_unknown) {
+    return error_response(
+        504, api::error_code::outcome_unknown,
+        "the samples were sent to the shared windows in Redis (WINDOW_SCOPE=shared) but no "
+        "answer came in time: they may or may not be committed; retry with the same "
+        "X-Request-Id to find out (a retry of a committed request is answered without "
+        "committing again): " +
+            std::string(detail));
+  }
+  response res =
+      error_response(503, api::error_code::unavailable,
+                     std::string(failure == storage::shared_failure::overloaded
+                                     ? "too many requests waiting for the shared windows in Redis"
+                                     : "the shared windows in Redis are not reachable") +
+                         " (WINDOW_SCOPE=shared): " + std::string(detail) +
+                         "; nothing was committed, retry after the Retry-After delay");
   res.retry_after = true;
   return res;
 }
@@ -114,30 +124,48 @@ void start_shared_ingest(service_context& ctx, const request& req, std::string_v
     return;
   }
   const bool analysis = query->analysis;
-  ctx.shared->commit(samples, request_id,
-                     [&ctx, analysis, done = std::move(done)](storage::shared_commit_outcome out) {
-                       if (out.failure) {
-                         ctx.metrics.record_rejected(api::error_code::unavailable);
-                         done(shared_failure_response(ctx, *out.failure, out.detail));
-                         return;
-                       }
-                       std::size_t cpu_anomalies = 0;
-                       std::size_t rps_anomalies = 0;
-                       for (const auto& r : out.results) {
-                         cpu_anomalies += r.of(analytics::metric::cpu).anomaly ? 1 : 0;
-                         rps_anomalies += r.of(analytics::metric::rps).anomaly ? 1 : 0;
-                       }
-                       if (!out.duplicate) {
-                         ctx.metrics.record_accepted(out.results.size(), cpu_anomalies,
-                                                     rps_anomalies);
-                         ctx.metrics.record_shared_commit(out.results.size());
-                       }
-                       response res;
-                       res.status = 202;
-                       api::encode_ingest(out.results.size(), cpu_anomalies + rps_anomalies,
-                                          out.results, analysis, res.body);
-                       done(std::move(res));
-                     });
+  ctx.shared->commit(
+      samples, request_id, req.body,
+      [&ctx, analysis, id = std::string(request_id),
+       done = std::move(done)](storage::shared_commit_outcome out) {
+        if (out.conflict) {
+          ctx.metrics.record_rejected(api::error_code::request_id_conflict);
+          done(error_response(409, api::error_code::request_id_conflict,
+                              "X-Request-Id '" + id +
+                                  "' was already used with other samples (it names one "
+                                  "request for retries); nothing was committed: send new "
+                                  "samples under a new id"));
+          return;
+        }
+        if (out.failure) {
+          const bool unknown = *out.failure == storage::shared_failure::outcome_unknown;
+          ctx.metrics.record_rejected(unknown ? api::error_code::outcome_unknown
+                                              : api::error_code::unavailable);
+          std::string detail = out.detail;
+          if (unknown && id.empty()) {
+            detail +=
+                "; this request had no X-Request-Id, so a retry cannot be "
+                "recognised: send one to make retries safe";
+          }
+          done(shared_failure_response(ctx, *out.failure, detail));
+          return;
+        }
+        std::size_t cpu_anomalies = 0;
+        std::size_t rps_anomalies = 0;
+        for (const auto& r : out.results) {
+          cpu_anomalies += r.of(analytics::metric::cpu).anomaly ? 1 : 0;
+          rps_anomalies += r.of(analytics::metric::rps).anomaly ? 1 : 0;
+        }
+        if (!out.duplicate) {
+          ctx.metrics.record_accepted(out.results.size(), cpu_anomalies, rps_anomalies);
+          ctx.metrics.record_shared_commit(out.results.size());
+        }
+        response res;
+        res.status = 202;
+        api::encode_ingest(out.results.size(), cpu_anomalies + rps_anomalies, out.results, analysis,
+                           res.body);
+        done(std::move(res));
+      });
 }
 
 }  // namespace analyzer::http

@@ -59,6 +59,26 @@ bool parse_number(std::string_view text, double& out) {
 
 std::uint64_t to_count(double v) { return v > 0 ? static_cast<std::uint64_t>(v) : 0; }
 
+// FNV-1a (64 bits) of a request body: what tells a retried request (the same bytes) from
+// another request under the same key. The body, not the decoded samples: a sample without
+// a timestamp gets the receive time, which differs between a request and its retry. It
+// guards against honest reuse of an id, not against a client forging collisions.
+std::string fingerprint(std::string_view body) {
+  std::uint64_t h = 14695981039346656037ULL;
+  constexpr std::uint64_t kPrime = 1099511628211ULL;
+  for (const char c : body) {
+    h ^= static_cast<unsigned char>(c);
+    h *= kPrime;
+  }
+  static constexpr std::string_view kHex = "0123456789abcdef";
+  std::string out(16, '0');
+  for (std::size_t i = 16; i-- > 0;) {
+    out[i] = kHex[h & 0xfU];
+    h >>= 4;
+  }
+  return out;
+}
+
 // "seq ts cpu cpu_z cpu_a rps rps_z rps_a cpu_total rps_total"
 bool parse_result_line(std::string_view line, analytics::commit_result& r) {
   const auto f = split(line, ' ');
@@ -99,6 +119,8 @@ shared_window_options shared_window_options::from(const config::config& cfg) {
   o.connect_timeout = cfg.redis_connect_timeout;
   o.command_timeout = cfg.redis_command_timeout;
   o.max_in_flight = cfg.shared_max_in_flight;
+  o.dedup_ttl = std::chrono::seconds(cfg.idempotency_ttl_s);
+  o.request_deadline = cfg.shared_request_deadline;
   return o;
 }
 
@@ -112,7 +134,17 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
         window_arg(std::to_string(options.window_size)),
         threshold_arg(format_double(options.threshold)),
         warmup_arg(std::to_string(options.warmup)),
-        ttl_arg(std::to_string(options.dedup_ttl.count())) {}
+        ttl_arg(std::to_string(options.dedup_ttl.count())),
+        generated_ttl_arg(std::to_string(
+            std::chrono::ceil<std::chrono::seconds>(options.request_deadline).count() + 1)),
+        generated_key_base(make_generated_key_base()) {}
+
+  // "auto:<random>:": this instance's generated request keys (a counter follows).
+  static std::string make_generated_key_base() {
+    std::random_device rd;
+    const std::uint64_t r = (std::uint64_t{rd()} << 32U) ^ rd();
+    return "auto:" + std::to_string(r) + ":";
+  }
 
   shared_window_options options;
   const std::string state_key;
@@ -123,6 +155,9 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   const std::string threshold_arg;
   const std::string warmup_arg;
   const std::string ttl_arg;
+  const std::string generated_ttl_arg;  // a generated key only serves retries in the deadline
+  const std::string generated_key_base;
+  std::atomic<std::uint64_t> generated_keys{0};
 
   // Any thread.
   std::atomic<bool> connected{false};
@@ -133,6 +168,18 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   std::atomic<std::uint64_t> reconnects{0};
 
   // io thread only.
+  // A commit between its arrival on the io thread and its answer.
+  struct pending_commit {
+    explicit pending_commit(net::io_context& ioc) : deadline(ioc) {}
+    std::shared_ptr<std::vector<std::string>> args;
+    commit_callback done;
+    net::steady_timer deadline;
+    bool sent = false;  // reached Redis at least once: it may have committed
+    bool finished = false;
+  };
+  // Sent, unanswered, waiting for the reconnect to be sent again with the same key.
+  std::vector<std::shared_ptr<pending_commit>> awaiting_retry;
+
   std::shared_ptr<redis_connection> conn;
   bool scripts_loaded = false;
   std::string commit_sha;
@@ -159,6 +206,7 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
       stopping = true;
       reconnect_timer.cancel();
       if (conn) conn->close("shared window shutting down");
+      give_up_waiting();
     });
     work.reset();
     auto done = std::async(std::launch::async, [this] { thread.join(); });
@@ -200,6 +248,7 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
           connected.store(true, std::memory_order_release);
           spdlog::info("shared window: connected to {} (keys {}:shared:*)",
                        options.address.to_string(), options.key_prefix);
+          retry_waiting();
         }
       };
     };
@@ -241,14 +290,12 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
 
   // Sends EVALSHA `sha` with `args` (after the script and key count); on NOSCRIPT (Redis
   // restarted or SCRIPT FLUSH) sends the same call once more as EVAL with the script text,
-  // which also caches it again. `done` gets the reply, or null.
-  void evaluate(const std::string& sha, std::string_view script,
+  // which also caches it again. False when nothing was sent (not connected); otherwise
+  // `done` gets the reply, or null (sent, and the connection went before the reply).
+  bool evaluate(const std::string& sha, std::string_view script,
                 const std::shared_ptr<std::vector<std::string>>& args,
                 const std::function<void(const redisReply*)>& done) {
-    if (!conn || !scripts_loaded) {
-      done(nullptr);
-      return;
-    }
+    if (!conn || !scripts_loaded) return false;
     std::vector<std::string_view> argv;
     argv.reserve(args->size() + 2);
     argv.emplace_back("EVALSHA");
@@ -269,15 +316,81 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
       }
       done(reply);
     });
-    if (!sent) done(nullptr);
+    return sent;
   }
 
   void commit(const std::shared_ptr<std::vector<std::string>>& args, commit_callback done) {
-    evaluate(commit_sha, shared_commit_script(), args,
-             [this, done = std::move(done)](const redisReply* reply) {
-               in_flight.fetch_sub(1, std::memory_order_acq_rel);
-               done(parse_commit(reply));
-             });
+    auto pc = std::make_shared<pending_commit>(ioc);
+    pc->args = args;
+    pc->done = std::move(done);
+    pc->deadline.expires_after(options.request_deadline);
+    pc->deadline.async_wait([this, pc](boost::system::error_code ec) {
+      if (ec || pc->finished) return;
+      give_up(*pc, "no answer from Redis within SHARED_REQUEST_DEADLINE_MS (" +
+                       std::to_string(options.request_deadline.count()) + " ms)");
+    });
+    attempt(pc);
+  }
+
+  void attempt(const std::shared_ptr<pending_commit>& pc) {
+    if (pc->finished) return;
+    const bool sent = !stopping && evaluate(commit_sha, shared_commit_script(), pc->args,
+                                            [this, pc](const redisReply* reply) {
+                                              if (pc->finished) return;
+                                              if (reply != nullptr) {
+                                                finish(*pc, parse_commit(reply));
+                                                return;
+                                              }
+                                              // Sent and unanswered: it may have committed. The
+                                              // same key goes again after the reconnect (a commit
+                                              // that did happen answers as a duplicate).
+                                              if (stopping) {
+                                                give_up(*pc, "the service is shutting down");
+                                              } else {
+                                                awaiting_retry.push_back(pc);
+                                              }
+                                            });
+    if (sent) {
+      pc->sent = true;  // handed to the connection: from here on it may commit
+      return;
+    }
+    if (pc->sent) {
+      awaiting_retry.push_back(pc);  // connection lost again: wait for the next one
+    } else {
+      give_up(*pc, stopping ? std::string("the service is shutting down")
+                            : "Redis is unreachable" +
+                                  (last_failure.empty() ? std::string() : ": " + last_failure));
+    }
+  }
+
+  void retry_waiting() {
+    auto waiting = std::move(awaiting_retry);
+    awaiting_retry.clear();
+    for (const auto& pc : waiting) attempt(pc);
+  }
+
+  void give_up_waiting() {
+    auto waiting = std::move(awaiting_retry);
+    awaiting_retry.clear();
+    for (const auto& pc : waiting) give_up(*pc, "the service is shutting down");
+  }
+
+  // Ends a commit without an answer from Redis: unavailable when it surely did not commit
+  // (never sent), outcome_unknown when it was sent.
+  void give_up(pending_commit& pc, std::string detail) {
+    shared_commit_outcome out;
+    out.failure = pc.sent ? shared_failure::outcome_unknown : shared_failure::unavailable;
+    out.detail = std::move(detail);
+    failures.fetch_add(1, std::memory_order_relaxed);
+    finish(pc, std::move(out));
+  }
+
+  void finish(pending_commit& pc, shared_commit_outcome out) {
+    if (pc.finished) return;
+    pc.finished = true;
+    pc.deadline.cancel();
+    in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    pc.done(std::move(out));
   }
 
   shared_commit_outcome parse_commit(const redisReply* reply) {
@@ -292,6 +405,11 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
                !is_text(reply->element[0]) || !is_text(reply->element[1])) {
       out.failure = shared_failure::error;
       out.detail = "unexpected reply to the commit script";
+    } else if (text_of(reply->element[0]) == "conflict") {
+      out.conflict = true;
+      out.detail = "the request id was used before with other samples (fingerprint " +
+                   std::string(text_of(reply->element[1])) + ")";
+      return out;
     } else {
       out.duplicate = text_of(reply->element[0]) == "dup";
       const std::string_view body = text_of(reply->element[1]);
@@ -320,11 +438,16 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   void read(read_callback done) {
     auto args = std::make_shared<std::vector<std::string>>(
         std::vector<std::string>{"3", state_key, cpu_key, rps_key, window_arg});
-    evaluate(read_sha, shared_read_script(), args,
-             [this, done = std::move(done)](const redisReply* reply) {
-               in_flight.fetch_sub(1, std::memory_order_acq_rel);
-               done(parse_read(reply));
-             });
+    auto shared_done = std::make_shared<read_callback>(std::move(done));
+    const bool sent = evaluate(read_sha, shared_read_script(), args,
+                               [this, shared_done](const redisReply* reply) {
+                                 in_flight.fetch_sub(1, std::memory_order_acq_rel);
+                                 (*shared_done)(parse_read(reply));
+                               });
+    if (!sent) {
+      in_flight.fetch_sub(1, std::memory_order_acq_rel);
+      (*shared_done)(parse_read(nullptr));
+    }
   }
 
   shared_read_outcome parse_read(const redisReply* reply) {
@@ -409,7 +532,7 @@ shared_window_status shared_window::status() const noexcept {
 }
 
 void shared_window::commit(std::span<const api::sample> samples, std::string_view request_id,
-                           commit_callback done) {
+                           std::string_view request_body, commit_callback done) {
   impl& self = *impl_;
   if (!self.admit()) {
     self.failures.fetch_add(1, std::memory_order_relaxed);
@@ -428,17 +551,24 @@ void shared_window::commit(std::span<const api::sample> samples, std::string_vie
   args->push_back(self.state_key);
   args->push_back(self.cpu_key);
   args->push_back(self.rps_key);
-  args->push_back(self.req_prefix + std::string(request_id));
+  // Every commit has a key, so that the service's own retries commit once: the client's
+  // X-Request-Id, else one generated here.
+  args->push_back(self.req_prefix +
+                  (request_id.empty()
+                       ? self.generated_key_base + std::to_string(self.generated_keys.fetch_add(
+                                                       1, std::memory_order_relaxed))
+                       : std::string(request_id)));
   args->push_back(self.window_arg);
   args->push_back(self.threshold_arg);
   args->push_back(self.warmup_arg);
-  args->push_back(request_id.empty() ? std::string("0") : self.ttl_arg);
+  args->push_back(request_id.empty() ? self.generated_ttl_arg : self.ttl_arg);
   args->push_back(std::to_string(samples.size()));
   for (const auto& s : samples) {
     args->push_back(format_double(s.timestamp));
     args->push_back(format_double(s.cpu));
     args->push_back(format_double(s.rps));
   }
+  args->push_back(fingerprint(request_body));
   net::post(self.ioc, [keep = impl_, args = std::move(args), done = std::move(done)]() mutable {
     keep->commit(args, std::move(done));
   });

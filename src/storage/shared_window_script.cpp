@@ -17,18 +17,29 @@ namespace {
 
 // KEYS: state hash, cpu list, rps list, request key.
 // ARGV: window size, threshold, warmup, dedup ttl seconds (0: none), n, then n times
-//       timestamp, cpu, rps.
+//       timestamp, cpu, rps, then the fingerprint of those samples.
 // Returns {'new'|'dup', results}: one line per sample,
-//   "seq timestamp cpu cpu_z cpu_anomaly rps rps_z rps_anomaly cpu_total rps_total".
+//   "seq timestamp cpu cpu_z cpu_anomaly rps rps_z rps_anomaly cpu_total rps_total";
+// or {'conflict', fingerprint} when the request key holds the answer to other samples.
+// The request key holds "fp:<fingerprint>\n<results>" (a value without the "fp:" line,
+// written by release 0.1.0, is taken as the same request).
 constexpr std::string_view kCommitScript = R"lua(
 local W = tonumber(ARGV[1])
 local threshold = tonumber(ARGV[2])
 local warmup = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
+local fp = ARGV[6 + 3 * n] or ''
 if ttl > 0 then
   local done = redis.call('GET', KEYS[4])
-  if done then return {'dup', done} end
+  if done then
+    if string.sub(done, 1, 3) ~= 'fp:' then return {'dup', done} end
+    local nl = string.find(done, '\n', 1, true)
+    if not nl then nl = #done + 1 end
+    local stored = string.sub(done, 4, nl - 1)
+    if stored ~= fp then return {'conflict', stored} end
+    return {'dup', string.sub(done, nl + 1)}
+  end
 end
 local fmt = function(x) return string.format('%.17g', x) end
 local kMaxZ = 1.7976931348623157e308
@@ -168,7 +179,7 @@ if n > 0 then
   redis.call('HSET', KEYS[1], unpack(fields))
 end
 local result = table.concat(out, '\n')
-if ttl > 0 then redis.call('SET', KEYS[4], result, 'EX', ttl) end
+if ttl > 0 then redis.call('SET', KEYS[4], 'fp:' .. fp .. '\n' .. result, 'EX', ttl) end
 return {'new', result}
 )lua";
 

@@ -19,7 +19,8 @@ constexpr std::array kIngestRejections = {
     api::error_code::out_of_range,           api::error_code::duplicate_key,
     api::error_code::invalid_query,          api::error_code::unauthorized,
     api::error_code::body_too_large,         api::error_code::batch_too_large,
-    api::error_code::unsupported_media_type, api::error_code::unavailable};
+    api::error_code::unsupported_media_type, api::error_code::unavailable,
+    api::error_code::request_id_conflict,    api::error_code::outcome_unknown};
 
 prometheus::MetricFamily make_family(std::string name, std::string help,
                                      prometheus::MetricType type) {

@@ -475,8 +475,167 @@ TEST(SharedScopeTest, ingest_without_redis_gets_503_and_recovers_when_redis_retu
   const auto head = client.request("HEAD", "/analyze");
   EXPECT_EQ(head.status, 200U);
   EXPECT_TRUE(head.body.empty());
-  const json analyzed = analyze_without_volatile(svc.port);
-  EXPECT_EQ(analyzed.at("samples_total"), 1);  // the retried id committed once
+  EXPECT_EQ(analyze_without_volatile(svc.port).at("samples_total"), 1);
+  // The retry that committed is answered again without committing again.
+  const auto again = client.post_json("/metrics", one, {{"X-Request-Id", "outage-1"}});
+  EXPECT_EQ(again.status, 202U) << again.body;
+  EXPECT_EQ(analyze_without_volatile(svc.port).at("samples_total"), 1)
+      << "a retried id committed twice";
+}
+
+TEST(SharedScopeTest, request_id_reused_with_another_body_gets_409_and_commits_nothing) {
+  redis_server redis;
+  instance svc = start_instance(shared_env(redis, "conflict"));
+  ASSERT_NE(svc.port, 0) << svc.process->output();
+  ASSERT_TRUE(eventually([&] { return answers(svc.port, "/analyze", 200); }));
+  http_client client(svc.port);
+  const std::string three =
+      R"([{"cpu": 10, "rps": 100}, {"cpu": 11, "rps": 101}, {"cpu": 12, "rps": 102}])";
+  const std::string two = R"([{"cpu": 10, "rps": 100}, {"cpu": 11, "rps": 101}])";
+  const auto first =
+      client.post_json("/metrics?analysis=true", three, {{"X-Request-Id", "batch-7"}});
+  ASSERT_EQ(first.status, 202U) << first.body;
+  const auto reused = client.post_json("/metrics", two, {{"X-Request-Id", "batch-7"}});
+  EXPECT_EQ(reused.status, 409U) << reused.body;
+  EXPECT_EQ(json::parse(reused.body).at("error"), "request_id_conflict");
+  EXPECT_NE(reused.body.find("batch-7"), std::string::npos) << reused.body;
+  EXPECT_EQ(analyze_without_volatile(svc.port).at("samples_total"), 3);
+  const auto retried =
+      client.post_json("/metrics?analysis=true", three, {{"X-Request-Id", "batch-7"}});
+  EXPECT_EQ(retried.status, 202U);
+  EXPECT_EQ(retried.body, first.body) << "a retry gets the first answer";
+  EXPECT_EQ(analyze_without_volatile(svc.port).at("samples_total"), 3);
+  const auto scrape = client.get("/metrics").body;
+  EXPECT_NE(scrape.find("analyzer_ingest_rejected_total{reason=\"request_id_conflict\"} 1"),
+            std::string::npos)
+      << scrape;
+}
+
+// Redis frozen (SIGSTOP) past the command timeout and the deadline while clients post, half of them
+// with request ids that they retry on 503/504 until they get a 202. Every answer arrives within the
+// request deadline; every id commits exactly once; a request without an id that got 504 may or may
+// not have committed, one that got 503 did not.
+TEST(SharedScopeTest, redis_stall_answers_within_the_deadline_and_retried_ids_commit_once) {
+  redis_server redis;
+  auto env = shared_env(redis, "stall");
+  env.emplace_back("REDIS_COMMAND_TIMEOUT_MS", "300");
+  env.emplace_back("REDIS_CONNECT_TIMEOUT_MS", "300");
+  env.emplace_back("SHARED_REQUEST_DEADLINE_MS", "1500");
+  instance svc = start_instance(env);
+  ASSERT_NE(svc.port, 0) << svc.process->output();
+  ASSERT_TRUE(eventually([&] { return answers(svc.port, "/analyze", 200); }));
+
+  constexpr int kClients = 16;
+  constexpr auto kDeadline = 1500ms;
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::size_t id_requests = 0;  // logical requests with an id, each acknowledged in the end
+  std::size_t plain_202 = 0;
+  std::size_t plain_504 = 0;
+  std::size_t plain_503 = 0;
+  std::size_t answers_504 = 0;
+  std::map<std::uint64_t, std::string> seq_owner;  // seq → the id that got it
+  std::vector<std::string> errors;
+  auto slowest = std::chrono::milliseconds(0);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      const bool with_id = c % 2 == 0;
+      std::optional<http_client> client;
+      for (int n = 0; !stop.load() && n < 400; ++n) {
+        const std::string id = "stall-" + std::to_string(c) + "-" + std::to_string(n);
+        const std::string body =
+            R"({"cpu": )" + std::to_string(10 + c) + R"(, "rps": )" + std::to_string(n) + "}";
+        // An id's request is retried until it gets its 202 (bounded: 10 s).
+        const auto give_up_at = std::chrono::steady_clock::now() + 10s;
+        bool retry = false;
+        for (bool acknowledged = false; !acknowledged;) {
+          if (retry) std::this_thread::sleep_for(20ms);  // pacing of the client's retries
+          retry = true;
+          if (std::chrono::steady_clock::now() > give_up_at) {
+            std::lock_guard lock(mutex);
+            errors.push_back("no 202 within 10 s for " + id);
+            break;
+          }
+          http_reply r;
+          const auto started = std::chrono::steady_clock::now();
+          try {
+            if (!client) client.emplace(svc.port);
+            r = with_id ? client->post_json("/metrics?analysis=true", body, {{"X-Request-Id", id}})
+                        : client->post_json("/metrics?analysis=true", body);
+          } catch (const std::exception& e) {
+            client.reset();
+            std::lock_guard lock(mutex);
+            errors.push_back(std::string("no answer: ") + e.what());
+            break;
+          }
+          const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::steady_clock::now() - started);
+          std::lock_guard lock(mutex);
+          slowest = std::max(slowest, took);
+          if (r.status == 504) ++answers_504;
+          if (!with_id) {
+            if (r.status == 202)
+              ++plain_202;
+            else if (r.status == 504)
+              ++plain_504;
+            else if (r.status == 503)
+              ++plain_503;
+            else
+              errors.push_back("status " + std::to_string(r.status) + ": " + r.body);
+            break;
+          }
+          if (r.status == 202) {
+            acknowledged = true;
+            ++id_requests;
+            const auto seq = json::parse(r.body).at("results").at(0).at("seq").get<std::uint64_t>();
+            const auto [it, fresh] = seq_owner.emplace(seq, id);
+            if (!fresh && it->second != id) {
+              errors.push_back("seq " + std::to_string(seq) + " answered to " + it->second +
+                               " and " + id);
+            }
+            break;
+          }
+          if (r.status != 503 && r.status != 504) {
+            errors.push_back("status " + std::to_string(r.status) + ": " + r.body);
+            break;
+          }
+          if (!r.keep_alive) client.reset();
+        }
+        if (!with_id) std::this_thread::sleep_for(5ms);  // pacing, not waiting for an outcome
+      }
+    });
+  }
+  // Some traffic before, during and after a stall of 2 s: several command timeouts, and
+  // longer than the deadline.
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mutex);
+    return id_requests > 20;
+  }));
+  ASSERT_EQ(::kill(redis.pid(), SIGSTOP), 0);
+  std::this_thread::sleep_for(2000ms);  // the fault's duration
+  ASSERT_EQ(::kill(redis.pid(), SIGCONT), 0);
+  const std::size_t after_stall = [&] {
+    std::lock_guard lock(mutex);
+    return id_requests;
+  }();
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lock(mutex);
+    return id_requests > after_stall + 20;
+  })) << "no progress after the stall";
+  stop.store(true);
+  for (auto& t : threads) t.join();
+
+  for (const auto& e : errors) ADD_FAILURE() << e;
+  std::cout << "[stall] id requests " << id_requests << ", without id: 202 " << plain_202
+            << ", 503 " << plain_503 << ", 504 " << plain_504 << "; 504 answers " << answers_504
+            << ", slowest answer " << slowest.count() << " ms\n";
+  EXPECT_LT(slowest, kDeadline + 500ms) << "an answer took longer than the deadline";
+  EXPECT_GT(answers_504, 0U) << "the stall produced no 504: the test did not reach its case";
+  EXPECT_EQ(seq_owner.size(), id_requests) << "an id committed more than once";
+  const auto total = analyze_without_volatile(svc.port).at("samples_total").get<std::size_t>();
+  EXPECT_GE(total, id_requests + plain_202);
+  EXPECT_LE(total, id_requests + plain_202 + plain_504);
 }
 
 }  // namespace

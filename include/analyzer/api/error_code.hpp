@@ -23,6 +23,8 @@ enum class error_code : std::uint8_t {
   unsupported_media_type,
   headers_too_large,
   unavailable,
+  request_id_conflict,  // shared scope: an X-Request-Id reused with another body (409)
+  outcome_unknown,      // shared scope: sent to Redis, no answer by the deadline (504)
   internal,
 };
 

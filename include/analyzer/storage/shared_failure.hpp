@@ -9,11 +9,12 @@
 namespace analyzer::storage {
 
 enum class shared_failure : std::uint8_t {
-  unavailable,  // not connected to Redis, or the connection was lost before the reply
-  overloaded,   // SHARED_MAX_IN_FLIGHT calls already in flight
-  error,        // Redis answered with an error (script error, OOM, wrong type...)
+  unavailable,      // not connected to Redis, or the connection was lost before the reply
+  overloaded,       // SHARED_MAX_IN_FLIGHT calls already in flight
+  error,            // Redis answered with an error (script error, OOM, wrong type...)
+  outcome_unknown,  // sent, and no answer by SHARED_REQUEST_DEADLINE_MS despite retries
 };
-inline constexpr std::size_t kSharedFailureCount = 3;
+inline constexpr std::size_t kSharedFailureCount = 4;
 
 [[nodiscard]] constexpr std::string_view to_string(shared_failure f) noexcept {
   switch (f) {
@@ -23,6 +24,8 @@ inline constexpr std::size_t kSharedFailureCount = 3;
       return "overloaded";
     case shared_failure::error:
       return "error";
+    case shared_failure::outcome_unknown:
+      return "outcome_unknown";
   }
   return "error";
 }

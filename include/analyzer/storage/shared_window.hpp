@@ -10,12 +10,18 @@
 //                    cpu_last / rps_last ("value z anomaly"), cpu_last_anomaly /
 //                    rps_last_anomaly ("timestamp value z"); numbers as %.17g
 //   P:shared:cpu, P:shared:rps   lists, oldest first, at most WINDOW_SIZE values (%.17g)
-//   P:shared:req:<X-Request-Id>  the results of that request, expiring after 10 minutes:
-//                    a repeated id returns them without committing again
+//   P:shared:req:<key>  "fp:<fingerprint of the samples>\n<results>" of one request,
+//                    expiring after IDEMPOTENCY_TTL_S: a repeated key with the same samples
+//                    returns the results without committing again; with other samples it
+//                    is a conflict. The key is the client's X-Request-Id, or one generated
+//                    per request (kept only as long as the request's deadline) so that the
+//                    service's own retries commit once.
 //
 // One connection on its own io thread (like the Redis store) with reconnect and capped
-// backoff; calls are pipelined; at most max_in_flight calls at once (overloaded beyond);
-// a reply missing for the command timeout drops the connection (unavailable).
+// backoff; calls are pipelined; at most max_in_flight calls at once (overloaded beyond).
+// A commit that cannot be sent fails at once (unavailable: surely not committed). A commit
+// sent and left unanswered (command timeout, connection lost) is sent again with the same
+// key after the reconnect, until its deadline; then it fails as outcome_unknown.
 #pragma once
 
 #include "analyzer/analytics/snapshot.hpp"
@@ -50,7 +56,8 @@ struct shared_window_options {
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{2000};
   std::size_t max_in_flight = 1024;
-  std::chrono::seconds dedup_ttl{600};
+  std::chrono::seconds dedup_ttl{600};               // IDEMPOTENCY_TTL_S
+  std::chrono::milliseconds request_deadline{5000};  // SHARED_REQUEST_DEADLINE_MS
 
   static shared_window_options from(const config::config& cfg);
 };
@@ -59,6 +66,7 @@ struct shared_commit_outcome {
   std::optional<shared_failure> failure;  // set: nothing to report (see detail)
   std::string detail;
   bool duplicate = false;  // a repeated request id: the stored results, nothing committed
+  bool conflict = false;   // the request id was used with other samples: nothing committed
   std::vector<analytics::commit_result> results;
 };
 
@@ -91,11 +99,13 @@ class shared_window {
   shared_window(const shared_window&) = delete;
   shared_window& operator=(const shared_window&) = delete;
 
-  // Commits `samples` in order as one script call. `request_id` (may be empty: no
-  // deduplication) names the request for idempotent retries. `done` runs once, on the
+  // Commits `samples` in order as one script call. `request_id` (may be empty: a key is
+  // generated) names the request for idempotent retries; `request_body` is the body they
+  // were decoded from, whose fingerprint tells a retry (the same bytes) from another
+  // request under the same id. `done` runs once, within the request deadline, on the
   // storage thread (or on the caller's thread when refused at once: overloaded, stopped).
   void commit(std::span<const api::sample> samples, std::string_view request_id,
-              commit_callback done);
+              std::string_view request_body, commit_callback done);
   // Reads the shared state as one consistent cut.
   void read(read_callback done);
 

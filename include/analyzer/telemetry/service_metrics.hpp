@@ -69,8 +69,8 @@ class service_metrics {
 
  private:
   // Statuses the service answers with; index 0 collects anything else.
-  static constexpr std::array<unsigned, 12> kStatuses = {0,   200, 202, 400, 401, 404,
-                                                         405, 413, 415, 431, 500, 503};
+  static constexpr std::array<unsigned, 14> kStatuses = {0,   200, 202, 400, 401, 404, 405,
+                                                         409, 413, 415, 431, 500, 503, 504};
   static constexpr std::size_t kRejectReasons =
       static_cast<std::size_t>(api::error_code::internal) + 1;
   static std::size_t status_index(unsigned status) noexcept;

@@ -28,6 +28,8 @@ TEST(ErrorCodeTest, EveryCodeHasItsOwnName) {
       {error_code::unsupported_media_type, "unsupported_media_type"},
       {error_code::headers_too_large, "headers_too_large"},
       {error_code::unavailable, "unavailable"},
+      {error_code::request_id_conflict, "request_id_conflict"},
+      {error_code::outcome_unknown, "outcome_unknown"},
       {error_code::internal, "internal"},
   };
   for (const auto& [code, name] : kNames) {

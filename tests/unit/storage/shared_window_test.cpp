@@ -47,7 +47,14 @@ shared_commit_outcome commit_sync(shared_window& w, const std::vector<api::sampl
                                   const std::string& id = {}) {
   std::promise<shared_commit_outcome> promise;
   auto future = promise.get_future();
-  w.commit(samples, id, [&](shared_commit_outcome out) { promise.set_value(std::move(out)); });
+  // The body the samples came from, as a client would send it again on a retry.
+  std::string body;
+  for (const auto& s : samples) {
+    body += std::to_string(s.timestamp) + ' ' + std::to_string(s.cpu) + ' ' +
+            std::to_string(s.rps) + ';';
+  }
+  w.commit(samples, id, body,
+           [&](shared_commit_outcome out) { promise.set_value(std::move(out)); });
   if (future.wait_for(10s) != std::future_status::ready) {
     ADD_FAILURE() << "commit did not complete";
     return {};
@@ -248,6 +255,39 @@ TEST(SharedWindowTest, a_repeated_request_id_returns_the_stored_results) {
   EXPECT_EQ(read_sync(w).snap.seq, 5U);
 }
 
+TEST(SharedWindowTest, a_request_id_reused_with_other_samples_is_a_conflict_and_commits_nothing) {
+  redis_server redis;
+  shared_window w(options_for(redis, 5, 2, 2.0, "conflict"));
+  ASSERT_TRUE(wait_connected(w));
+  const auto first = commit_sync(w, {{1, 10, 100}, {2, 11, 101}, {3, 50, 100}}, "req-1");
+  ASSERT_FALSE(first.failure) << first.detail;
+  ASSERT_FALSE(first.conflict);
+  // Fewer samples, another value, the same samples in another order: each a conflict.
+  for (const std::vector<api::sample>& other :
+       {std::vector<api::sample>{{1, 10, 100}, {2, 11, 101}},
+        std::vector<api::sample>{{1, 10, 100}, {2, 11, 101}, {3, 50, 100.5}},
+        std::vector<api::sample>{{2, 11, 101}, {1, 10, 100}, {3, 50, 100}}}) {
+    const auto reused = commit_sync(w, other, "req-1");
+    EXPECT_FALSE(reused.failure) << reused.detail;
+    EXPECT_TRUE(reused.conflict);
+    EXPECT_FALSE(reused.duplicate);
+    EXPECT_TRUE(reused.results.empty());
+  }
+  EXPECT_EQ(read_sync(w).snap.seq, 3U) << "a conflicting request committed";
+  const auto same = commit_sync(w, {{1, 10, 100}, {2, 11, 101}, {3, 50, 100}}, "req-1");
+  EXPECT_TRUE(same.duplicate);
+  EXPECT_FALSE(same.conflict);
+  EXPECT_EQ(same.results.size(), 3U);
+  // A request without an id gets a key of its own, kept only for its deadline.
+  const auto anonymous = commit_sync(w, {{4, 10, 100}});
+  ASSERT_EQ(anonymous.results.size(), 1U);
+  const auto generated = redis.keys("conflict:shared:req:auto:*");
+  ASSERT_EQ(generated.size(), 1U);
+  const long long ttl = std::stoll(redis.command("TTL", generated.front()));
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 6);  // the 5 s default deadline, rounded up, plus one
+}
+
 TEST(SharedWindowTest, flushed_scripts_are_reloaded_on_noscript) {
   redis_server redis;
   shared_window w(options_for(redis, 5, 2, 2.0, "noscript"));
@@ -294,7 +334,7 @@ TEST(SharedWindowTest, calls_beyond_max_in_flight_are_refused) {
     auto p = std::make_shared<std::promise<shared_commit_outcome>>();
     futures.push_back(p->get_future());
     promises.push_back(p);
-    w.commit(std::vector<api::sample>{{1, 10, 100}}, {},
+    w.commit(std::vector<api::sample>{{1, 10, 100}}, {}, "1 10 100",
              [p](shared_commit_outcome out) { p->set_value(std::move(out)); });
   }
   std::size_t overloaded = 0;
