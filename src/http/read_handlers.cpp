@@ -40,23 +40,33 @@ response handle_analyze(const service_context& ctx) {
   return res;
 }
 
+namespace {
+
+// The shared windows' connection, reported where the in-process store's status goes.
+storage::store_status shared_status(const service_context& ctx) {
+  const storage::shared_window_status shared = ctx.shared->status();
+  storage::store_status status;
+  status.backend = "redis";
+  status.connected = shared.connected;
+  status.pending_writes = shared.in_flight;
+  status.written_writes = shared.commits;
+  status.failed_writes = shared.failures;
+  status.reconnects = shared.reconnects;
+  return status;
+}
+
+}  // namespace
+
 void start_shared_analyze(const service_context& ctx, completion done) {
   ctx.shared->read([&ctx, done = std::move(done)](storage::shared_read_outcome out) {
     if (out.failure) {
       done(shared_failure_response(ctx, *out.failure, out.detail));
       return;
     }
-    const storage::shared_window_status shared = ctx.shared->status();
-    storage::store_status status;
-    status.backend = "redis";
-    status.connected = shared.connected;
-    status.pending_writes = shared.in_flight;
-    status.written_writes = shared.commits;
-    status.failed_writes = shared.failures;
-    status.reconnects = shared.reconnects;
     response res;
     res.body.reserve(1024);
-    api::encode_analyze(out.snap, ctx.analyzer.config(), status, unix_now(), res.body, "shared");
+    api::encode_analyze(out.snap, ctx.analyzer.config(), shared_status(ctx), unix_now(), res.body,
+                        "shared");
     done(std::move(res));
   });
 }
@@ -67,6 +77,20 @@ response handle_metrics(const service_context& ctx) {
   res.body.reserve(8192);
   ctx.metrics.write_text(res.body);
   return res;
+}
+
+void start_shared_metrics(const service_context& ctx, completion done) {
+  ctx.shared->read([&ctx, done = std::move(done)](storage::shared_read_outcome out) {
+    // A scrape is answered even when Redis is not: without the window gauges then.
+    telemetry::service_metrics::window_view view;
+    if (!out.failure) view.snap = out.snap;
+    view.status = shared_status(ctx);
+    response res;
+    res.content_type = telemetry::kTextContentType;
+    res.body.reserve(8192);
+    ctx.metrics.write_text(res.body, &view);
+    done(std::move(res));
+  });
 }
 
 }  // namespace analyzer::http

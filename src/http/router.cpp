@@ -142,8 +142,10 @@ bool dispatch_deferred(service_context& ctx, const request& req, std::string_vie
                        std::function<void(response)>& done) {
   const route r = match_route(req.path());
   const bool ingest = r == route::metrics && req.verb == method::post;
-  const bool analyze = r == route::analyze && (req.verb == method::get || req.verb == method::head);
-  if (ctx.shared == nullptr || (!ingest && !analyze)) return false;
+  const bool read = req.verb == method::get || req.verb == method::head;
+  const bool analyze = r == route::analyze && read;
+  const bool scrape = r == route::metrics && read;
+  if (ctx.shared == nullptr || (!ingest && !analyze && !scrape)) return false;
   if (auto early = precheck(ctx, req)) {
     early->route = r;
     done(std::move(*early));
@@ -155,6 +157,8 @@ bool dispatch_deferred(service_context& ctx, const request& req, std::string_vie
   };
   if (ingest) {
     start_shared_ingest(ctx, req, client_request_id, std::move(tagged));
+  } else if (scrape) {
+    start_shared_metrics(ctx, std::move(tagged));
   } else {
     start_shared_analyze(ctx, std::move(tagged));
   }

@@ -53,24 +53,27 @@ void add_series(prometheus::MetricFamily& f, label_list labels, double value) {
 
 // Gauges read from the analytics snapshot and the store at scrape time: nothing on the
 // ingest path has to maintain them.
-class state_collector final : public prometheus::Collectable {
- public:
-  state_collector(const analytics::analyzer& analyzer, const storage::store& store)
-      : analyzer_(analyzer), store_(store) {}
-
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    const analytics::snapshot snap = analyzer_.read();
-    auto average =
-        gauge_family("analyzer_rolling_average", "Mean of the current rolling window, by metric.");
-    auto std_dev = gauge_family("analyzer_rolling_std_dev",
-                                "Population standard deviation of the current window, by metric.");
-    auto points = gauge_family("analyzer_window_data_points",
-                               "Values in the current rolling window, by metric.");
-    auto last = gauge_family("analyzer_last_value", "Newest committed value, by metric.");
-    auto z = gauge_family("analyzer_last_z_score",
-                          "z-score the newest value got when it was committed, by metric.");
+// The gauges of the windows (nothing of them without a snapshot: a shared-scope read that
+// failed), the store and the configuration.
+void collect_state(const analytics::snapshot* snap, const storage::store_status& st,
+                   const analytics::detector_config& cfg, const storage::store& store,
+                   std::vector<prometheus::MetricFamily>& out) {
+  auto average =
+      gauge_family("analyzer_rolling_average", "Mean of the current rolling window, by metric.");
+  auto std_dev = gauge_family("analyzer_rolling_std_dev",
+                              "Population standard deviation of the current window, by metric.");
+  auto points = gauge_family("analyzer_window_data_points",
+                             "Values in the current rolling window, by metric.");
+  auto last = gauge_family("analyzer_last_value", "Newest committed value, by metric.");
+  auto z = gauge_family("analyzer_last_z_score",
+                        "z-score the newest value got when it was committed, by metric.");
+  prometheus::MetricFamily commits;
+  commits.name = "analyzer_commits_total";
+  commits.help = "Samples committed to the analytics state (the newest seq).";
+  commits.type = prometheus::MetricType::Counter;
+  if (snap != nullptr) {
     for (std::size_t i = 0; i < analytics::kMetricCount; ++i) {
-      const auto& m = snap.metrics[i];
+      const auto& m = snap->metrics[i];
       std::vector<prometheus::ClientMetric::Label> labels{
           {"metric", std::string(analytics::kMetricNames[i])}};
       add_series(points, labels, static_cast<double>(m.window.count));
@@ -83,55 +86,60 @@ class state_collector final : public prometheus::Collectable {
         add_series(z, labels, m.last->z_score);
       }
     }
-    prometheus::MetricFamily commits;
-    commits.name = "analyzer_commits_total";
-    commits.help = "Samples committed to the analytics state (the newest seq).";
-    commits.type = prometheus::MetricType::Counter;
     commits.metric.emplace_back();
-    commits.metric.back().counter.value = static_cast<double>(snap.seq);
+    commits.metric.back().counter.value = static_cast<double>(snap->seq);
+  }
 
-    const storage::store_status st = store_.status();
-    const std::vector<prometheus::ClientMetric::Label> backend{
-        {"backend", std::string(st.backend)}};
-    auto connected =
-        gauge_family("analyzer_storage_connected", "1 when the store can accept writes, else 0.");
-    add_series(connected, backend, st.connected ? 1.0 : 0.0);
-    auto pending = gauge_family("analyzer_storage_pending_writes",
-                                "Samples queued for the store and not yet written.");
-    add_series(pending, backend, static_cast<double>(st.pending_writes));
-    auto failed = counter_family("analyzer_storage_failed_writes_total",
-                                 "Sample writes the store attempted and that failed.");
-    add_series(failed, backend, static_cast<double>(st.failed_writes));
-    auto dropped = counter_family("analyzer_storage_dropped_writes_total",
-                                  "Samples dropped because the store queue was full.");
-    add_series(dropped, backend, static_cast<double>(st.dropped_writes));
-    auto written =
-        counter_family("analyzer_storage_written_total", "Samples the store confirmed written.");
-    add_series(written, backend, static_cast<double>(st.written_writes));
-    auto reconnects = counter_family(
-        "analyzer_storage_reconnects_total",
-        "Store connection attempts after the first (after a failure or a lost connection).");
-    add_series(reconnects, backend, static_cast<double>(st.reconnects));
+  const std::vector<prometheus::ClientMetric::Label> backend{{"backend", std::string(st.backend)}};
+  auto connected =
+      gauge_family("analyzer_storage_connected", "1 when the store can accept writes, else 0.");
+  add_series(connected, backend, st.connected ? 1.0 : 0.0);
+  auto pending = gauge_family("analyzer_storage_pending_writes",
+                              "Samples queued for the store and not yet written.");
+  add_series(pending, backend, static_cast<double>(st.pending_writes));
+  auto failed = counter_family("analyzer_storage_failed_writes_total",
+                               "Sample writes the store attempted and that failed.");
+  add_series(failed, backend, static_cast<double>(st.failed_writes));
+  auto dropped = counter_family("analyzer_storage_dropped_writes_total",
+                                "Samples dropped because the store queue was full.");
+  add_series(dropped, backend, static_cast<double>(st.dropped_writes));
+  auto written =
+      counter_family("analyzer_storage_written_total", "Samples the store confirmed written.");
+  add_series(written, backend, static_cast<double>(st.written_writes));
+  auto reconnects = counter_family(
+      "analyzer_storage_reconnects_total",
+      "Store connection attempts after the first (after a failure or a lost connection).");
+  add_series(reconnects, backend, static_cast<double>(st.reconnects));
 
-    const auto& cfg = analyzer_.config();
-    auto threshold = gauge_family("analyzer_anomaly_threshold",
-                                  "Configured |z| above which a value is an anomaly.");
-    add_series(threshold, {}, cfg.threshold);
-    auto window_size = gauge_family("analyzer_window_size",
-                                    "Configured rolling window capacity (values per metric).");
-    add_series(window_size, {}, static_cast<double>(cfg.window_size));
+  auto threshold = gauge_family("analyzer_anomaly_threshold",
+                                "Configured |z| above which a value is an anomaly.");
+  add_series(threshold, {}, cfg.threshold);
+  auto window_size = gauge_family("analyzer_window_size",
+                                  "Configured rolling window capacity (values per metric).");
+  add_series(window_size, {}, static_cast<double>(cfg.window_size));
 
-    auto build = gauge_family("analyzer_build_info",
-                              "Always 1; labels name the running version and revision.");
-    add_series(build, {{"revision", build::kRevision}, {"version", build::kVersion}}, 1.0);
+  auto build = gauge_family("analyzer_build_info",
+                            "Always 1; labels name the running version and revision.");
+  add_series(build, {{"revision", build::kRevision}, {"version", build::kVersion}}, 1.0);
 
+  for (auto* f : {&average, &std_dev, &points, &last, &z, &commits, &connected, &pending, &written,
+                  &failed, &dropped, &reconnects, &threshold, &window_size, &build}) {
+    out.push_back(std::move(*f));
+  }
+  store.collect(out);
+}
+
+// The in-process state: the analyzer's snapshot and the store's status.
+class state_collector final : public prometheus::Collectable {
+ public:
+  state_collector(const analytics::analyzer& analyzer, const storage::store& store)
+      : analyzer_(analyzer), store_(store) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    const analytics::snapshot snap = analyzer_.read();
     std::vector<prometheus::MetricFamily> out;
     out.reserve(16);
-    for (auto* f : {&average, &std_dev, &points, &last, &z, &commits, &connected, &pending,
-                    &written, &failed, &dropped, &reconnects, &threshold, &window_size, &build}) {
-      out.push_back(std::move(*f));
-    }
-    store_.collect(out);
+    collect_state(&snap, store_.status(), analyzer_.config(), store_, out);
     return out;
   }
 
@@ -174,6 +182,8 @@ std::string_view to_string(method m) noexcept {
 
 service_metrics::service_metrics(const analytics::analyzer& analyzer, const storage::store& store)
     : shards_(std::make_unique<shard[]>(kShards)),
+      analyzer_(analyzer),
+      store_(store),
       state_collector_(std::make_unique<state_collector>(analyzer, store)),
       process_collector_(std::make_unique<process_collector>()) {}
 
@@ -345,19 +355,27 @@ void service_metrics::collect_counters(std::vector<prometheus::MetricFamily>& ou
   }
 }
 
-std::vector<prometheus::MetricFamily> service_metrics::collect() const {
+std::vector<prometheus::MetricFamily> service_metrics::collect(const window_view* view) const {
   std::vector<prometheus::MetricFamily> families;
   families.reserve(32);
   collect_requests(families);
   collect_counters(families);
-  for (const auto* collector : {state_collector_.get(), process_collector_.get()}) {
-    auto more = collector->Collect();
+  auto append = [&families](std::vector<prometheus::MetricFamily> more) {
     families.insert(families.end(), std::make_move_iterator(more.begin()),
                     std::make_move_iterator(more.end()));
+  };
+  if (view != nullptr) {
+    collect_state(view->snap ? &*view->snap : nullptr, view->status, analyzer_.config(), store_,
+                  families);
+  } else {
+    append(state_collector_->Collect());
   }
+  append(process_collector_->Collect());
   return families;
 }
 
-void service_metrics::write_text(std::string& out) const { write_text_format(collect(), out); }
+void service_metrics::write_text(std::string& out, const window_view* view) const {
+  write_text_format(collect(view), out);
+}
 
 }  // namespace analyzer::telemetry

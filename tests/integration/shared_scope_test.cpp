@@ -483,6 +483,54 @@ TEST(SharedScopeTest, ingest_without_redis_gets_503_and_recovers_when_redis_retu
       << "a retried id committed twice";
 }
 
+// The value of the series `selector` (name{labels}) in a scrape, if present.
+std::optional<double> scraped(const std::string& scrape, const std::string& selector) {
+  std::istringstream in(scrape);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(selector + " ", 0) == 0) return std::stod(line.substr(selector.size() + 1));
+  }
+  return std::nullopt;
+}
+
+TEST(SharedScopeTest, scrape_reports_the_shared_windows_and_the_connection_to_them) {
+  redis_server redis;
+  instance svc = start_instance(shared_env(redis, "gauges"));
+  ASSERT_NE(svc.port, 0) << svc.process->output();
+  ASSERT_TRUE(eventually([&] { return answers(svc.port, "/analyze", 200); }));
+  http_client client(svc.port);
+  const std::string batch =
+      R"([{"cpu": 10.5, "rps": 100}, {"cpu": 11, "rps": 120}, {"cpu": 13.25, "rps": 90}])";
+  ASSERT_EQ(client.post_json("/metrics", batch).status, 202U);
+
+  const json analysis = analyze_without_volatile(svc.port);
+  const auto scrape = client.get("/metrics");
+  ASSERT_EQ(scrape.status, 200U);
+  for (const std::string metric : {"cpu", "rps"}) {
+    const auto& m = analysis.at("metrics").at(metric);
+    const std::string labels = "{metric=\"" + metric + "\"}";
+    EXPECT_EQ(scraped(scrape.body, "analyzer_rolling_average" + labels),
+              m.at("rolling_average").get<double>())
+        << metric;
+    EXPECT_EQ(scraped(scrape.body, "analyzer_window_data_points" + labels), 3.0);
+    EXPECT_EQ(scraped(scrape.body, "analyzer_last_value" + labels), m.at("last").get<double>());
+  }
+  EXPECT_EQ(scraped(scrape.body, "analyzer_commits_total"), 3.0);
+  EXPECT_EQ(scraped(scrape.body, "analyzer_storage_connected{backend=\"redis\"}"), 1.0);
+  EXPECT_FALSE(scraped(scrape.body, "analyzer_storage_connected{backend=\"memory\"}"));
+
+  // Redis gone: the scrape is still answered, says so, and has no window gauges.
+  redis.kill();
+  ASSERT_TRUE(eventually([&] {
+    const auto r = client.get("/metrics");
+    return r.status == 200 &&
+           scraped(r.body, "analyzer_storage_connected{backend=\"redis\"}") == 0.0;
+  }));
+  const auto down = client.get("/metrics");
+  EXPECT_FALSE(scraped(down.body, "analyzer_rolling_average{metric=\"cpu\"}")) << down.body;
+  EXPECT_TRUE(scraped(down.body, "analyzer_shared_connected"));
+}
+
 TEST(SharedScopeTest, request_id_reused_with_another_body_gets_409_and_commits_nothing) {
   redis_server redis;
   instance svc = start_instance(shared_env(redis, "conflict"));

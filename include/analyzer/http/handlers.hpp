@@ -22,6 +22,8 @@ using completion = std::function<void(response)>;
 void start_shared_ingest(service_context& ctx, const request& req, std::string_view request_id,
                          completion done);
 void start_shared_analyze(const service_context& ctx, completion done);
+// GET /metrics in shared scope: the window gauges from a read of the shared state.
+void start_shared_metrics(const service_context& ctx, completion done);
 // The 503 of a failed shared-scope call (counted in analyzer_shared_failures_total).
 [[nodiscard]] response shared_failure_response(const service_context& ctx,
                                                storage::shared_failure failure,

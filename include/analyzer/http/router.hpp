@@ -20,7 +20,7 @@ namespace analyzer::http {
 // The complete response to a fully read request.
 [[nodiscard]] response dispatch(service_context& ctx, const request& req);
 
-// Shared scope (ctx.shared set): POST /metrics and GET/HEAD /analyze are answered
+// Shared scope (ctx.shared set): POST /metrics, GET/HEAD /analyze and the scrape are answered
 // asynchronously. Returns false when the request is not one of them (answer it with
 // dispatch); otherwise `done` gets the response exactly once, on any thread.
 // `client_request_id`: the client's valid X-Request-Id, else empty.

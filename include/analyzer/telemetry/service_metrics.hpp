@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,10 +63,21 @@ class service_metrics {
   void record_connection_refused() noexcept;
   void record_connection_closed() noexcept;
 
-  // Every family, in the order of the text format.
-  [[nodiscard]] std::vector<prometheus::MetricFamily> collect() const;
+  // The windows and the store as a scrape reports them when they are not the in-process
+  // analyzer and store: in shared scope, a snapshot read from Redis for this scrape
+  // (nothing when the read failed: the window gauges are left out) and the status of the
+  // connection to it.
+  struct window_view {
+    std::optional<analytics::snapshot> snap;
+    storage::store_status status;
+  };
+
+  // Every family, in the order of the text format; the window gauges from `view` when
+  // given, else from the in-process analyzer and store.
+  [[nodiscard]] std::vector<prometheus::MetricFamily> collect(
+      const window_view* view = nullptr) const;
   // The same, serialized in the Prometheus text format 0.0.4.
-  void write_text(std::string& out) const;
+  void write_text(std::string& out, const window_view* view = nullptr) const;
 
  private:
   // Statuses the service answers with; index 0 collects anything else.
@@ -94,6 +106,8 @@ class service_metrics {
   std::atomic<std::uint64_t> connections_refused_{0};
   std::atomic<std::uint64_t> connections_closed_{0};
   const storage::shared_window* shared_ = nullptr;
+  const analytics::analyzer& analyzer_;
+  const storage::store& store_;
   std::unique_ptr<prometheus::Collectable> state_collector_;
   std::unique_ptr<prometheus::Collectable> process_collector_;
 };
