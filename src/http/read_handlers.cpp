@@ -80,7 +80,7 @@ response handle_metrics(const service_context& ctx) {
 }
 
 void start_shared_metrics(const service_context& ctx, completion done) {
-  ctx.shared->read([&ctx, done = std::move(done)](storage::shared_read_outcome out) {
+  ctx.shared->read([&ctx, done = std::move(done)](const storage::shared_read_outcome& out) {
     // A scrape is answered even when Redis is not: without the window gauges then.
     telemetry::service_metrics::window_view view;
     if (!out.failure) view.snap = out.snap;

@@ -218,7 +218,7 @@ rebuilt_state rebuild_state(const std::vector<std::pair<std::string, std::string
       continue;
     }
     if (*seq > state->seq) continue;  // not part of the persisted state
-    const auto [it, inserted] = by_seq.emplace(*seq, std::move(record));
+    const auto [it, inserted] = by_seq.emplace(*seq, record);
     if (!inserted) {
       if (member_of[*seq] != member) {
         out.skipped_records += it->second ? 2 : 1;
