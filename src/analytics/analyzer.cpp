@@ -5,7 +5,8 @@
 // - A slot is written only by the writer that owns it (owned == true) and that checked,
 //   after taking ownership, that the slot is not the head. Only an owner publishes a slot,
 //   so it cannot become the head while it is being written.
-// - The head word carries the seq, which only grows, so a head value is never published
+// - The head word carries the seq, which only grows (restore is refused once anything has
+//   been committed or restored, so it never lowers it), so a head value is never published
 //   twice. A copier reads the slot of head h, then re-reads the head: if it still is h, the
 //   copy is whole. Were any word of it another writer's store, that store (a release) would
 //   synchronise with the copier's load (an acquire), so the writer's ownership re-check,
@@ -442,6 +443,9 @@ commit_result analyzer::commit(double timestamp, double cpu, double rps) noexcep
     });
     // Until published, the slot (like the scratch) holds state h plus one more value.
     mine.mark = st.mark;
+    if (commit_hook* hook = hook_.load(std::memory_order_relaxed); hook != nullptr) [[unlikely]] {
+      hook->before_publish(result.seq);
+    }
     const std::uint64_t next = (result.seq << kIndexBits) | mine.index;
     if (head_.compare_exchange_strong(h, next, std::memory_order_acq_rel,
                                       std::memory_order_acquire)) {
@@ -474,6 +478,14 @@ snapshot analyzer::read() const noexcept {
 }
 
 void analyzer::restore(const restored_state& state) {
+  // A fresh analyzer's head is exactly 0 (seq 0, slot 0); every commit raises the seq and a
+  // restore publishes slot 1, so any other value means it has been used.
+  if (const std::uint64_t h = head_.load(std::memory_order_acquire); h != 0) {
+    throw std::logic_error(
+        "analyzer::restore: only a fresh analyzer can be restored, this one is at seq " +
+        std::to_string(h >> kIndexBits) +
+        " after commits or an earlier restore (a restore could make the head tag repeat)");
+  }
   const std::size_t w = config_.window_size;
   const std::size_t count = state.metrics[0].window.size();
   for (const auto& m : state.metrics) {
@@ -526,12 +538,11 @@ void analyzer::restore(const restored_state& state) {
     mw[kFlagsWord] = flags;
   }
 
-  // Write into a slot that is not the head, then publish it: readers (/analyze during the
-  // startup restore) only ever copy the published slot, so they never see a half-written
-  // state. Commits must not run concurrently (ingest is refused while starting).
-  const std::size_t target_index =
-      static_cast<std::size_t>((head_.load(std::memory_order_acquire) & kIndexMask) + 1) %
-      pool_.size();
+  // Write into a slot that is not the head (slot 0), then publish it: readers (/analyze
+  // during the startup restore) only ever copy the published slot, so they never see a
+  // half-written state. Commits must not run concurrently (ingest is refused while starting).
+  // The new head word, (seq << 16) | 1, differs from 0, the only value the head had.
+  constexpr std::size_t target_index = 1;
   slot& target = *pool_[target_index];
   for (std::size_t i = 0; i < kHeaderWords; ++i) {
     target.data[i].store(st.header[i], std::memory_order_relaxed);

@@ -1,6 +1,15 @@
 // The lock-free analyzer under concurrent writers and readers (architecture.md §3,
 // "Concurrency"): seqs are dense, a sequential replay of the commit order reproduces every
-// z-score bit for bit, and no reader ever sees a torn snapshot.
+// commit result bit for bit, and every snapshot a reader took equals, bit for bit, the
+// replay's state at that snapshot's seq.
+//
+// The machine running this may give the test one or two cores, on which writers would
+// mostly take turns between commits and hardly ever race inside one. So a test hook yields
+// in some commit attempts between the copy of the head's state and the compare-exchange:
+// writers then lose compare-exchanges to each other, retry one or a few seqs later, and
+// writers that slept meanwhile copy from slots written by such retries. Those are the
+// interleavings in which a wrong ring_mark shows (tests/unit/analytics/
+// analyzer_freeze_test.cpp reproduces them one by one, deterministically).
 //
 // ANALYZER_STRESS_SAMPLES overrides the number of samples of the main test.
 #include "analyzer/analytics/analyzer.hpp"
@@ -13,6 +22,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -21,17 +31,20 @@
 namespace analyzer::analytics {
 namespace {
 
-constexpr std::size_t kWriters = 4;
 constexpr std::size_t kReaders = 2;
 constexpr std::size_t kBatch = 1000;
+constexpr std::uint64_t kReadsPerYield = 4;
 constexpr std::size_t kDefaultSamples = 200'000;
+// Each reader must see at least this many distinct seqs strictly between 0 and the last
+// one, i.e. while writers were committing; a run takes thousands.
+constexpr std::uint64_t kMinDistinctSeqsWhileWriting = 20;
 
 using test::expect_same_snapshot;
 using test::same_bits;
 
 std::size_t sample_count() {
   if (const char* env = std::getenv("ANALYZER_STRESS_SAMPLES"); env != nullptr && *env != '\0') {
-    return std::max<std::size_t>(kWriters, std::stoul(env));
+    return std::max<std::size_t>(100, std::stoul(env));
   }
   return kDefaultSamples;
 }
@@ -43,23 +56,105 @@ struct record {
   commit_result result;
 };
 
-// Every sample ties its fields together: rps = 2·cpu and timestamp = 3·cpu, all small
-// integers. Scaling a window by 2 scales its mean, std, min and max exactly and leaves every
-// z unchanged, so each snapshot must satisfy these relations bit for bit; a snapshot mixing
-// two states would break them.
+// Every sample ties its fields together: rps = 2·cpu and timestamp = 3·cpu. Scaling a window
+// by 2 scales its mean, std, min and max exactly and leaves every z unchanged, so each
+// snapshot must satisfy these relations bit for bit; a snapshot mixing two states would
+// break them. Values have two decimals, so two writers rarely commit the same one: a value
+// in the wrong ring position changes the statistics.
 record make_sample(std::mt19937_64& rng) {
   const std::uint64_t r = rng();
-  double cpu = 40.0 + static_cast<double>(r % 21);  // 40..60
+  double cpu = 40.0 + static_cast<double>(r % 2001) / 100.0;  // 40..60
   if ((r >> 32) % 50 == 0) {
-    cpu = 90.0 + static_cast<double>((r >> 40) % 11);  // spike
+    cpu = 90.0 + static_cast<double>((r >> 40) % 1001) / 100.0;  // spike
   } else if ((r >> 32) % 50 == 1) {
-    cpu = static_cast<double>((r >> 40) % 5);  // dip
+    cpu = static_cast<double>((r >> 40) % 501) / 100.0;  // dip
   }
   return {.timestamp = 3.0 * cpu, .cpu = cpu, .rps = 2.0 * cpu, .result = {}};
 }
 
-struct reader_stats {
-  std::uint64_t snapshots = 0;
+// Yields in one of `one_in` commit attempts (and counts the attempts), between the writer's
+// copy of the head's state and its compare-exchange.
+class yield_in_commit final : public analyzer::commit_hook {
+ public:
+  explicit yield_in_commit(std::uint32_t one_in) : one_in_(one_in) {}
+
+  void before_publish(std::uint64_t /*seq*/) noexcept override {
+    attempts_.fetch_add(1, std::memory_order_relaxed);
+    thread_local std::uint32_t t_state = 0;
+    if (t_state == 0) {
+      t_state =
+          static_cast<std::uint32_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()) | 1U);
+    }
+    t_state ^= t_state << 13;  // xorshift32
+    t_state ^= t_state >> 17;
+    t_state ^= t_state << 5;
+    if (t_state % one_in_ == 0) {
+      std::this_thread::yield();
+    }
+  }
+
+  [[nodiscard]] std::uint64_t attempts() const noexcept {
+    return attempts_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  std::uint32_t one_in_;
+  std::atomic<std::uint64_t> attempts_{0};
+};
+
+bool same_result(const commit_result& a, const commit_result& b) {
+  if (a.seq != b.seq || !same_bits(a.timestamp, b.timestamp)) {
+    return false;
+  }
+  for (std::size_t m = 0; m < kMetricCount; ++m) {
+    const metric_result& x = a.metrics[m];
+    const metric_result& y = b.metrics[m];
+    if (!same_bits(x.value, y.value) || !same_bits(x.z_score, y.z_score) ||
+        x.anomaly != y.anomaly || a.anomalies_total[m] != b.anomalies_total[m]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool same_stats(const window_stats& a, const window_stats& b) {
+  return a.count == b.count && same_bits(a.mean, b.mean) && same_bits(a.std_dev, b.std_dev) &&
+         same_bits(a.min, b.min) && same_bits(a.max, b.max);
+}
+
+// Bit for bit, every field (test::expect_same_snapshot reports the differences).
+bool same_snapshot(const snapshot& a, const snapshot& b) {
+  if (a.seq != b.seq || !same_bits(a.last_timestamp, b.last_timestamp)) {
+    return false;
+  }
+  for (std::size_t m = 0; m < kMetricCount; ++m) {
+    const metric_snapshot& x = a.metrics[m];
+    const metric_snapshot& y = b.metrics[m];
+    if (!same_stats(x.window, y.window) || x.anomalies_total != y.anomalies_total ||
+        x.last.has_value() != y.last.has_value() ||
+        x.last_anomaly.has_value() != y.last_anomaly.has_value()) {
+      return false;
+    }
+    if (x.last &&
+        (!same_bits(x.last->value, y.last->value) || !same_bits(x.last->z_score, y.last->z_score) ||
+         x.last->anomaly != y.last->anomaly)) {
+      return false;
+    }
+    if (x.last_anomaly && (!same_bits(x.last_anomaly->timestamp, y.last_anomaly->timestamp) ||
+                           !same_bits(x.last_anomaly->value, y.last_anomaly->value) ||
+                           !same_bits(x.last_anomaly->z_score, y.last_anomaly->z_score))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+struct reader_log {
+  // One snapshot per distinct seq seen, in the order seen (seqs only grow). A later read of
+  // the same seq is compared with it on the spot, so every read is checked against the
+  // replay: directly, or through an identical earlier one.
+  std::vector<snapshot> distinct;
+  std::uint64_t reads = 0;
   std::uint64_t failures = 0;
   std::string first_failure;
 };
@@ -114,16 +209,29 @@ std::string check_snapshot(const snapshot& s, std::size_t window) {
   return "";
 }
 
-void run_stress(const detector_config& config, std::size_t max_writers, std::size_t total) {
-  analyzer shared(config, max_writers);
-  const std::size_t per_writer = total / kWriters;
-  std::vector<std::vector<record>> logs(kWriters);
-  std::vector<reader_stats> reads(kReaders);
-  std::atomic<std::size_t> writers_left{kWriters};
+struct stress_options {
+  detector_config config;
+  std::size_t max_writers = 64;
+  std::size_t writers = 6;  // more than max_writers is allowed: claims then wait for a slot
+  std::size_t total = 0;
+  std::uint32_t yield_one_in = 0;  // 0: no hook
+};
+
+void run_stress(const stress_options& opt) {
+  analyzer shared(opt.config, opt.max_writers);
+  yield_in_commit hook(opt.yield_one_in == 0 ? 1 : opt.yield_one_in);
+  if (opt.yield_one_in != 0) {
+    shared.set_commit_hook(&hook);
+  }
+  const std::size_t writers = opt.writers;
+  const std::size_t per_writer = opt.total / writers;
+  std::vector<std::vector<record>> logs(writers);
+  std::vector<reader_log> reads(kReaders);
+  std::atomic<std::size_t> writers_left{writers};
   std::atomic<bool> start{false};
 
   std::vector<std::thread> threads;
-  for (std::size_t w = 0; w < kWriters; ++w) {
+  for (std::size_t w = 0; w < writers; ++w) {
     threads.emplace_back([&, w] {
       std::mt19937_64 rng(1000 + w);
       std::vector<record>& log = logs[w];
@@ -131,8 +239,9 @@ void run_stress(const detector_config& config, std::size_t max_writers, std::siz
       while (!start.load(std::memory_order_acquire)) {
         std::this_thread::yield();
       }
-      // Writers 0 and 1 commit 1000-sample batches back to back; 2 and 3 trickle.
-      const bool batches = w < 2;
+      // A third of the writers commit 1000-sample batches back to back; the others trickle,
+      // yielding between commits, so their copies of the state fall behind.
+      const bool batches = w % 3 == 0;
       while (log.size() < per_writer) {
         const std::size_t run = batches ? std::min(kBatch, per_writer - log.size()) : 1;
         for (std::size_t i = 0; i < run; ++i) {
@@ -140,8 +249,10 @@ void run_stress(const detector_config& config, std::size_t max_writers, std::siz
           rec.result = shared.commit(rec.timestamp, rec.cpu, rec.rps);
           log.push_back(rec);
         }
-        if (!batches && log.size() % 64 == 0) {
-          std::this_thread::yield();
+        if (!batches) {
+          for (std::uint64_t y = rng() % 3; y != 0; --y) {
+            std::this_thread::yield();
+          }
         }
       }
       writers_left.fetch_sub(1, std::memory_order_release);
@@ -149,8 +260,8 @@ void run_stress(const detector_config& config, std::size_t max_writers, std::siz
   }
   for (std::size_t r = 0; r < kReaders; ++r) {
     threads.emplace_back([&, r] {
-      reader_stats& out = reads[r];
-      std::uint64_t last_seq = 0;
+      reader_log& out = reads[r];
+      out.distinct.reserve(opt.total / 4);
       std::uint64_t last_anomalies = 0;
       while (!start.load(std::memory_order_acquire)) {
         std::this_thread::yield();
@@ -159,10 +270,15 @@ void run_stress(const detector_config& config, std::size_t max_writers, std::siz
       for (bool more = true; more;) {
         more = writers_left.load(std::memory_order_acquire) != 0;
         const snapshot s = shared.read();
-        ++out.snapshots;
-        std::string problem = check_snapshot(s, config.window_size);
-        if (problem.empty() && s.seq < last_seq) {
-          problem = "seq went back from " + std::to_string(last_seq);
+        ++out.reads;
+        std::string problem = check_snapshot(s, opt.config.window_size);
+        if (problem.empty() && !out.distinct.empty()) {
+          const snapshot& last = out.distinct.back();
+          if (s.seq < last.seq) {
+            problem = "seq went back from " + std::to_string(last.seq);
+          } else if (s.seq == last.seq && !same_snapshot(s, last)) {
+            problem = "two different states read at seq " + std::to_string(s.seq);
+          }
         }
         if (problem.empty() && s.of(metric::cpu).anomalies_total < last_anomalies) {
           problem = "anomalies_total went back at seq " + std::to_string(s.seq);
@@ -170,8 +286,14 @@ void run_stress(const detector_config& config, std::size_t max_writers, std::siz
         if (!problem.empty() && out.failures++ == 0) {
           out.first_failure = problem;
         }
-        last_seq = std::max(last_seq, s.seq);
         last_anomalies = std::max(last_anomalies, s.of(metric::cpu).anomalies_total);
+        if (out.distinct.empty() || s.seq > out.distinct.back().seq) {
+          out.distinct.push_back(s);
+        }
+        // Readers that never yield could keep writers, which yield, off the cores.
+        if (out.reads % kReadsPerYield == 0) {
+          std::this_thread::yield();
+        }
       }
     });
   }
@@ -180,13 +302,31 @@ void run_stress(const detector_config& config, std::size_t max_writers, std::siz
     t.join();
   }
 
+  const std::size_t n = per_writer * writers;
   for (std::size_t r = 0; r < kReaders; ++r) {
     EXPECT_EQ(reads[r].failures, 0U) << "reader " << r << ": " << reads[r].first_failure;
-    EXPECT_GT(reads[r].snapshots, 0U);
+    // The reader checks mean something only if readers ran while writers committed.
+    const auto during = static_cast<std::uint64_t>(
+        std::count_if(reads[r].distinct.begin(), reads[r].distinct.end(),
+                      [n](const snapshot& s) { return s.seq > 0 && s.seq < n; }));
+    EXPECT_GE(during, kMinDistinctSeqsWhileWriting)
+        << "reader " << r << " saw only " << during << " states while writers committed";
+    ::testing::Test::RecordProperty("reader" + std::to_string(r) + "_reads",
+                                    std::to_string(reads[r].reads));
+    ::testing::Test::RecordProperty("reader" + std::to_string(r) + "_distinct_seqs_while_writing",
+                                    std::to_string(during));
+  }
+  if (opt.yield_one_in != 0) {
+    // Attempts beyond one per commit lost their compare-exchange: the interleavings this
+    // test is about. The yields make thousands of them on one core as on many.
+    const std::uint64_t attempts = hook.attempts();
+    EXPECT_GE(attempts, n) << "the hook missed commits";
+    const std::uint64_t retries = attempts > n ? attempts - n : 0;
+    ::testing::Test::RecordProperty("lost_compare_exchanges", std::to_string(retries));
+    EXPECT_GE(retries, n / 100) << "writers hardly ever raced";
   }
 
   // One thread commits in seq order: its seqs increase, batches included.
-  const std::size_t n = per_writer * kWriters;
   std::vector<const record*> by_seq(n + 1, nullptr);
   for (const std::vector<record>& log : logs) {
     std::uint64_t previous = 0;
@@ -203,22 +343,49 @@ void run_stress(const detector_config& config, std::size_t max_writers, std::siz
     ASSERT_NE(by_seq[seq], nullptr) << "seq " << seq << " missing";
   }
 
-  analyzer replay(config);
+  // Replays the commit order on one thread; every commit result and every snapshot a
+  // reader took must equal the replay's, bit for bit, at the same seq.
+  analyzer replay(opt.config);
+  std::vector<std::size_t> next_read(kReaders, 0);
+  std::uint64_t compared = 0;
+  const auto compare_reads = [&](const snapshot& expected) {
+    for (std::size_t r = 0; r < kReaders; ++r) {
+      const std::vector<snapshot>& seen = reads[r].distinct;
+      std::size_t& i = next_read[r];
+      for (; i < seen.size() && seen[i].seq == expected.seq; ++i, ++compared) {
+        if (!same_snapshot(seen[i], expected)) {
+          ADD_FAILURE() << "reader " << r << " read a state at seq " << expected.seq
+                        << " that is not the replay's";
+          expect_same_snapshot(seen[i], expected);
+          return false;
+        }
+      }
+    }
+    return true;
+  };
+  ASSERT_TRUE(compare_reads(replay.read()));  // seq 0
   std::uint64_t anomalies = 0;
   for (std::size_t seq = 1; seq <= n; ++seq) {
     const record& rec = *by_seq[seq];
     const commit_result r = replay.commit(rec.timestamp, rec.cpu, rec.rps);
     ASSERT_EQ(r.seq, seq);
-    for (std::size_t m = 0; m < kMetricCount; ++m) {
-      ASSERT_TRUE(same_bits(r.metrics[m].z_score, rec.result.metrics[m].z_score))
-          << "seq " << seq << " metric " << m << ": replay " << r.metrics[m].z_score
-          << ", concurrent " << rec.result.metrics[m].z_score;
-      ASSERT_EQ(r.metrics[m].anomaly, rec.result.metrics[m].anomaly) << "seq " << seq;
-      ASSERT_TRUE(same_bits(r.metrics[m].value, rec.result.metrics[m].value));
+    if (!same_result(r, rec.result)) {
+      for (std::size_t m = 0; m < kMetricCount; ++m) {
+        EXPECT_TRUE(same_bits(r.metrics[m].z_score, rec.result.metrics[m].z_score))
+            << "metric " << m << ": replay " << r.metrics[m].z_score << ", concurrent "
+            << rec.result.metrics[m].z_score;
+        EXPECT_EQ(r.anomalies_total[m], rec.result.anomalies_total[m]);
+      }
+      FAIL() << "the commit of seq " << seq << " differs from the replay's";
     }
-    ASSERT_TRUE(same_bits(r.timestamp, rec.result.timestamp));
     anomalies += static_cast<std::uint64_t>(r.anomaly_count());
+    ASSERT_TRUE(compare_reads(replay.read()));
   }
+  for (std::size_t r = 0; r < kReaders; ++r) {
+    EXPECT_EQ(next_read[r], reads[r].distinct.size())
+        << "reader " << r << " read seqs beyond " << n;
+  }
+  ::testing::Test::RecordProperty("reader_snapshots_compared", std::to_string(compared));
   const snapshot final_state = shared.read();
   EXPECT_EQ(final_state.seq, n);
   expect_same_snapshot(final_state, replay.read());
@@ -227,15 +394,32 @@ void run_stress(const detector_config& config, std::size_t max_writers, std::siz
 }
 
 TEST(AnalyzerStressTest, concurrent_commits_replay_bit_for_bit) {
-  // A pool with no spare slot beyond the writers: slots are reused as fast as possible.
-  run_stress(detector_config{.window_size = 50, .threshold = 2.0, .warmup = 10}, kWriters,
-             sample_count());
+  // Six writers, max_writers 4: a pool of six slots, one the head and most others held by
+  // writers stopped inside a commit, so a free slot is reused at once, and at times a
+  // writer waits for one.
+  run_stress({.config = detector_config{.window_size = 50, .threshold = 2.0, .warmup = 10},
+              .max_writers = 4,
+              .writers = 6,
+              .total = sample_count(),
+              .yield_one_in = 2});
 }
 
 TEST(AnalyzerStressTest, tiny_window_and_default_pool) {
   // W = 3: ring positions wrap on every third commit, so stale ring copies show at once.
-  run_stress(detector_config{.window_size = 3, .threshold = 1.0, .warmup = 2}, 64,
-             sample_count() / 4);
+  run_stress({.config = detector_config{.window_size = 3, .threshold = 1.0, .warmup = 2},
+              .max_writers = 64,
+              .writers = 6,
+              .total = sample_count() / 2,
+              .yield_one_in = 2});
+}
+
+TEST(AnalyzerStressTest, without_hook) {
+  // The hook off: writers race only as far as the cores let them (on many cores, often).
+  run_stress({.config = detector_config{.window_size = 50, .threshold = 2.0, .warmup = 10},
+              .max_writers = 4,
+              .writers = 4,
+              .total = sample_count() / 2,
+              .yield_one_in = 0});
 }
 
 }  // namespace

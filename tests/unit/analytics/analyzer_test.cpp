@@ -12,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace analyzer::analytics {
@@ -481,24 +482,111 @@ TEST(AnalyzerTest, restore_rejects_inconsistent_state) {
   EXPECT_EQ(a.read().seq, 0U);
 }
 
-TEST(AnalyzerTest, restore_replaces_a_used_state) {
+// Expects a std::logic_error that is not a std::invalid_argument: the startup restore
+// retries on invalid_argument (a rejected persisted state), and a refused restore must not
+// look like one.
+template <typename F>
+void expect_refused(F&& f) {
+  try {
+    f();
+    ADD_FAILURE() << "restore was not refused";
+  } catch (const std::invalid_argument& e) {
+    ADD_FAILURE() << "refused with std::invalid_argument, not std::logic_error: " << e.what();
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("fresh"), std::string::npos) << e.what();
+  }
+}
+
+// The head word is (seq << 16) | slot: a restore to a lower seq (or the same one) after
+// commits could publish a word the head had before, and a reader or writer that loaded it
+// then would take the new state for the old one (ABA). So restore only sets up a fresh
+// analyzer.
+TEST(AnalyzerTest, restore_is_refused_after_a_commit) {
   const detector_config config{.window_size = 6, .threshold = 2.0, .warmup = 3};
+  const std::vector<sample> history = generate(25, 10);
+  analyzer source(config);
+  for (const sample& s : history) {
+    source.commit(s.timestamp, s.cpu, s.rps);
+  }
+  const restored_state lower = state_after(source, history, config.window_size);  // seq 25
+
   analyzer a(config);
   for (const sample& s : generate(40, 9)) {
     a.commit(s.timestamp, s.cpu, s.rps);
   }
-  analyzer fresh(config);
+  const snapshot before = a.read();
+  expect_refused([&] { a.restore(lower); });
+  restored_state higher = lower;
+  higher.seq = 1000;
+  expect_refused([&] { a.restore(higher); });
+  // Refused before looking at the state: an invalid one is refused the same way.
+  restored_state invalid = lower;
+  invalid.metrics[kCpu].window.push_back(1.0);
+  expect_refused([&] { a.restore(invalid); });
+
+  // Nothing changed: the state, and commits go on from it.
+  expect_same_snapshot(before, a.read());
+  EXPECT_EQ(a.commit(1.0, 50.0, 900.0).seq, 41U);
+
+  // Even a single commit makes an analyzer used.
+  analyzer once(config);
+  once.commit(1.0, 2.0, 3.0);
+  expect_refused([&] { once.restore(restored_state{}); });
+  EXPECT_EQ(once.read().seq, 1U);
+}
+
+TEST(AnalyzerTest, restore_is_refused_after_a_restore) {
+  const detector_config config{.window_size = 6, .threshold = 2.0, .warmup = 3};
   const std::vector<sample> history = generate(25, 10);
+  analyzer source(config);
   for (const sample& s : history) {
-    fresh.commit(s.timestamp, s.cpu, s.rps);
+    source.commit(s.timestamp, s.cpu, s.rps);
   }
-  a.restore(state_after(fresh, history, config.window_size));
-  expect_same_snapshot(fresh.read(), a.read());
+  const restored_state st = state_after(source, history, config.window_size);
+
+  analyzer a(config);
+  a.restore(st);
+  expect_same_snapshot(source.read(), a.read());
+  // The same state again would publish the same head word, a lower seq an older one.
+  expect_refused([&] { a.restore(st); });
+  restored_state lower = st;
+  lower.seq = 10;
+  expect_refused([&] { a.restore(lower); });
+  expect_refused([&] { a.restore(restored_state{}); });
+  expect_same_snapshot(source.read(), a.read());
+
+  // A restore to seq 0 counts too.
+  analyzer zero(config);
+  zero.restore(restored_state{});
+  expect_refused([&] { zero.restore(restored_state{}); });
+
+  // The restored analyzer continues bit for bit.
   const commit_result x = a.commit(1.0, 50.0, 900.0);
-  const commit_result y = fresh.commit(1.0, 50.0, 900.0);
+  const commit_result y = source.commit(1.0, 50.0, 900.0);
   EXPECT_EQ(x.seq, 26U);
   EXPECT_TRUE(same_bits(x.metrics[kCpu].z_score, y.metrics[kCpu].z_score));
   EXPECT_TRUE(same_bits(x.metrics[kRps].z_score, y.metrics[kRps].z_score));
+  expect_same_snapshot(source.read(), a.read());
+}
+
+// The startup restore retries after a rejected persisted state: a rejection
+// (std::invalid_argument) leaves the analyzer fresh.
+TEST(AnalyzerTest, restore_after_a_rejected_restore) {
+  const detector_config config{.window_size = 6, .threshold = 2.0, .warmup = 3};
+  const std::vector<sample> history = generate(25, 10);
+  analyzer source(config);
+  for (const sample& s : history) {
+    source.commit(s.timestamp, s.cpu, s.rps);
+  }
+  const restored_state st = state_after(source, history, config.window_size);
+  restored_state invalid = st;
+  invalid.metrics[kRps].window.pop_back();
+
+  analyzer a(config);
+  EXPECT_THROW(a.restore(invalid), std::invalid_argument);
+  EXPECT_THROW(a.restore(invalid), std::invalid_argument);
+  a.restore(st);
+  expect_same_snapshot(source.read(), a.read());
 }
 
 TEST(AnalyzerTest, separate_analyzers_on_one_thread_are_independent) {
