@@ -1,7 +1,9 @@
-// The whole service wired as in main, in process, listening on 127.0.0.1 port 0.
+// The whole service wired as in main (app::service), in process, listening on 127.0.0.1
+// port 0.
 #pragma once
 
 #include "analyzer/analytics/analyzer.hpp"
+#include "analyzer/app/service.hpp"
 #include "analyzer/config/config.hpp"
 #include "analyzer/http/lifecycle.hpp"
 #include "analyzer/http/server.hpp"
@@ -24,21 +26,26 @@ class test_service {
   explicit test_service(config::config cfg = test_config(),
                         http::phase initial = http::phase::ready);
   ~test_service();
+  test_service(const test_service&) = delete;
+  test_service& operator=(const test_service&) = delete;
 
-  [[nodiscard]] std::uint16_t port() const { return server_->port(); }
+  [[nodiscard]] std::uint16_t port() const { return service_->port(); }
   // Starts the graceful shutdown and waits for it; returns the exit code.
   int stop();
 
-  config::config cfg;
-  analytics::analyzer core;
-  std::unique_ptr<storage::store> store;
-  telemetry::service_metrics metrics;
-  http::lifecycle life;
-  http::service_context ctx;
-  [[nodiscard]] http::server& server() { return *server_; }
+ private:
+  std::unique_ptr<app::service> service_;
+
+ public:
+  const config::config& cfg;
+  analytics::analyzer& core;
+  storage::store* store;
+  telemetry::service_metrics& metrics;
+  http::lifecycle& life;
+  http::service_context& ctx;
+  [[nodiscard]] http::server& server() { return service_->server(); }
 
  private:
-  std::unique_ptr<http::server> server_;
   bool stopped_ = false;
 };
 
