@@ -285,6 +285,40 @@ TEST(RedisFaultTest, command_timeout_reconnects_and_data_still_arrive) {
   EXPECT_EQ(history_seqs(redis, cfg).size(), total);
 }
 
+// A failover seen from the old master: it is demoted (REPLICAOF a master that is not
+// there) and answers every write READONLY. The store drops the connection on that reply
+// (a reconnect is how it would reach the new master's address), keeps the samples queued
+// and writes them, in order and once, when the node takes writes again.
+TEST(RedisFaultTest, readonly_replies_make_the_store_reconnect_and_nothing_is_lost) {
+  redis_server redis;
+  auto cfg = fault_config(redis.address(), "demoted");
+  cfg.log_level = "error";
+  test_service svc(cfg);
+  http_client client(svc.port());
+  for (std::size_t i = 0; i < 10; ++i) post_quickly(client, i);
+  ASSERT_TRUE(wait_drained(svc, redis, 10));
+  const auto reconnects_before = svc.store->status().reconnects;
+
+  redis.command("REPLICAOF", "127.0.0.1", std::to_string(free_loopback_port()));
+  std::size_t i = 10;
+  ASSERT_TRUE(eventually([&] {
+    post_quickly(client, i++);
+    return svc.store->status().reconnects >= reconnects_before + 2;
+  })) << "no reconnect after READONLY replies";
+  EXPECT_GT(svc.store->status().failed_writes, 0U);
+  EXPECT_GT(svc.store->status().pending_writes, 0U);
+
+  redis.command("REPLICAOF", "NO", "ONE");
+  for (std::size_t k = 0; k < 5; ++k) post_quickly(client, i++);
+  const std::uint64_t total = samples_total(client);
+  ASSERT_TRUE(wait_drained(svc, redis, total)) << svc.store->status().pending_writes;
+  const auto seqs = history_seqs(redis, cfg);
+  EXPECT_TRUE(dense_up_to(seqs, total));
+  EXPECT_EQ(seqs.size(), total);
+  EXPECT_EQ(seqs.front(), 1U);
+  EXPECT_EQ(svc.store->status().dropped_writes, 0U);
+}
+
 TEST(RedisFaultTest, wrong_password_keeps_serving_and_logs_the_auth_error) {
   redis_server_options options;
   options.password = "right";

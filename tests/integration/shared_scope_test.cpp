@@ -531,6 +531,33 @@ TEST(SharedScopeTest, scrape_reports_the_shared_windows_and_the_connection_to_th
   EXPECT_TRUE(scraped(down.body, "analyzer_shared_connected"));
 }
 
+// A demoted master (the old one after a failover) answers READONLY: nothing is committed
+// (503), and the connection is dropped so that the reconnect can reach the new master.
+TEST(SharedScopeTest, readonly_replies_are_503_and_make_the_shared_windows_reconnect) {
+  redis_server redis;
+  instance svc = start_instance(shared_env(redis, "readonly"));
+  ASSERT_NE(svc.port, 0) << svc.process->output();
+  ASSERT_TRUE(eventually([&] { return answers(svc.port, "/analyze", 200); }));
+  http_client client(svc.port);
+  const std::string one = R"({"cpu": 10, "rps": 100})";
+  ASSERT_EQ(client.post_json("/metrics", one).status, 202U);
+  const std::string reconnects = "analyzer_storage_reconnects_total{backend=\"redis\"}";
+  ASSERT_EQ(scraped(client.get("/metrics").body, reconnects), 0.0);
+
+  redis.command("REPLICAOF", "127.0.0.1", std::to_string(free_loopback_port()));
+  const auto refused = client.post_json("/metrics", one);
+  EXPECT_EQ(refused.status, 503U) << refused.body;
+  EXPECT_NE(refused.body.find("READONLY"), std::string::npos) << refused.body;
+  EXPECT_TRUE(eventually([&] {
+    const auto r = client.get("/metrics");
+    return r.status == 200 && scraped(r.body, reconnects).value_or(0) >= 1.0;
+  })) << "no reconnect after a READONLY reply";
+
+  redis.command("REPLICAOF", "NO", "ONE");
+  ASSERT_TRUE(eventually([&] { return client.post_json("/metrics", one).status == 202; }));
+  EXPECT_EQ(analyze_without_volatile(svc.port).at("samples_total"), 2);
+}
+
 TEST(SharedScopeTest, request_id_reused_with_another_body_gets_409_and_commits_nothing) {
   redis_server redis;
   instance svc = start_instance(shared_env(redis, "conflict"));
