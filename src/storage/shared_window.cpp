@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <charconv>
+#include <cstdint>
 #include <future>
 #include <random>
 #include <thread>
@@ -96,6 +98,13 @@ bool parse_result_line(std::string_view line, analytics::commit_result& r) {
   return true;
 }
 
+// One little-endian double (layout 2 packs the windows with struct '<d'), on any host.
+double le_double(const char* p) {
+  std::uint64_t bits = 0;
+  for (int i = 7; i >= 0; --i) bits = (bits << 8U) | static_cast<unsigned char>(p[i]);
+  return std::bit_cast<double>(bits);
+}
+
 std::string_view text_of(const redisReply* r) {
   if (r == nullptr || r->str == nullptr) return {};
   return {r->str, r->len};
@@ -127,10 +136,12 @@ shared_window_options shared_window_options::from(const config::config& cfg) {
 struct shared_window::impl : std::enable_shared_from_this<impl> {
   explicit impl(shared_window_options o)
       : options(std::move(o)),
-        state_key(options.key_prefix + ":shared:state"),
-        cpu_key(options.key_prefix + ":shared:cpu"),
-        rps_key(options.key_prefix + ":shared:rps"),
+        state_key(options.key_prefix + ":shared:v2:state"),
+        window_key(options.key_prefix + ":shared:v2:window"),
         req_prefix(options.key_prefix + ":shared:req:"),
+        v1_state_key(options.key_prefix + ":shared:state"),
+        v1_cpu_key(options.key_prefix + ":shared:cpu"),
+        v1_rps_key(options.key_prefix + ":shared:rps"),
         window_arg(std::to_string(options.window_size)),
         threshold_arg(format_double(options.threshold)),
         warmup_arg(std::to_string(options.warmup)),
@@ -148,9 +159,11 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
 
   shared_window_options options;
   const std::string state_key;
-  const std::string cpu_key;
-  const std::string rps_key;
+  const std::string window_key;
   const std::string req_prefix;
+  const std::string v1_state_key;  // layout 1 (lists): migrated and fenced at connect
+  const std::string v1_cpu_key;
+  const std::string v1_rps_key;
   const std::string window_arg;
   const std::string threshold_arg;
   const std::string warmup_arg;
@@ -188,6 +201,7 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   bool attempted = false;
   bool stopping = false;
   std::string last_failure;
+  std::string last_layout_error;  // logged once per distinct reason
   std::minstd_rand jitter{std::random_device{}()};
 
   std::thread thread;
@@ -229,7 +243,8 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   }
 
   void on_ready() {
-    // SCRIPT LOAD both scripts; the connection counts as up once both SHAs are known.
+    // SCRIPT LOAD both scripts, then the layout check (migrate()); the connection counts
+    // as up once both SHAs are known and the layout is current.
     auto c = conn;
     if (!c) return;
     auto loaded = std::make_shared<int>(0);
@@ -241,19 +256,68 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
           return;
         }
         *sha = std::string(text_of(reply));
-        if (++*loaded == 2) {
-          scripts_loaded = true;
-          backoff = std::chrono::milliseconds{0};
-          last_failure.clear();
-          connected.store(true, std::memory_order_release);
-          spdlog::info("shared window: connected to {} (keys {}:shared:*)",
-                       options.address.to_string(), options.key_prefix);
-          retry_waiting();
-        }
+        if (++*loaded == 2) check_layout(c);
       };
     };
     c->command({"SCRIPT", "LOAD", shared_commit_script()}, on_load(&commit_sha));
     c->command({"SCRIPT", "LOAD", shared_read_script()}, on_load(&read_sha));
+  }
+
+  // The startup check of the key layout (shared_window.hpp): layout 1 is migrated once,
+  // atomically, and fenced. A failure closes the connection: the next attempt retries,
+  // and until then every call is refused as unavailable (nothing is committed).
+  void check_layout(const std::shared_ptr<redis_connection>& c) {
+    const std::vector<std::string_view> argv{
+        "EVAL",    shared_migrate_script(), "5", state_key, window_key, v1_state_key, v1_cpu_key,
+        v1_rps_key};
+    c->command(argv, [this, c](const redisReply* reply) {
+      if (reply == nullptr || c != conn) return;
+      const bool ok =
+          reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && is_text(reply->element[0]);
+      if (!ok) {
+        const std::string why =
+            reply->type == REDIS_REPLY_ERROR ? std::string(text_of(reply)) : "unexpected reply";
+        if (why != last_layout_error) {
+          spdlog::error(
+              "shared window: the keys {}:shared:* cannot be used: {} (the list layout of an "
+              "older release could not be migrated; nothing is committed until it can)",
+              options.key_prefix, why);
+          last_layout_error = why;
+        }
+        c->close("shared window layout check failed: " + why);
+        return;
+      }
+      auto field = [&](std::size_t i) -> std::string {
+        if (i >= reply->elements) return "?";
+        const redisReply* e = reply->element[i];
+        if (is_text(e)) return std::string(text_of(e));
+        if (e != nullptr && e->type == REDIS_REPLY_INTEGER) return std::to_string(e->integer);
+        return "?";
+      };
+      const std::string status = field(0);
+      if (status == "migrated") {
+        spdlog::warn(
+            "shared window: migrated the list layout of an older release ({}, {}, {}: seq {}, "
+            "{} samples in the window) to {} and {}; older releases now fail on {} (503) "
+            "until they are replaced",
+            v1_state_key, v1_cpu_key, v1_rps_key, field(1), field(2), state_key, window_key,
+            v1_state_key);
+      } else if (status == "orphaned") {
+        spdlog::error(
+            "shared window: an older release committed to the list layout ({}, seq {}) next "
+            "to {}: its keys were renamed to <key>:orphaned (not part of the shared stream) "
+            "and fenced again",
+            v1_state_key, field(1), state_key);
+      }
+      scripts_loaded = true;
+      backoff = std::chrono::milliseconds{0};
+      last_failure.clear();
+      last_layout_error.clear();
+      connected.store(true, std::memory_order_release);
+      spdlog::info("shared window: connected to {} (keys {}:shared:v2:*)",
+                   options.address.to_string(), options.key_prefix);
+      retry_waiting();
+    });
   }
 
   void on_closed(const std::string& reason) {
@@ -437,7 +501,7 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
 
   void read(read_callback done) {
     auto args = std::make_shared<std::vector<std::string>>(
-        std::vector<std::string>{"3", state_key, cpu_key, rps_key, window_arg});
+        std::vector<std::string>{"2", state_key, window_key, window_arg});
     auto shared_done = std::make_shared<read_callback>(std::move(done));
     const bool sent = evaluate(read_sha, shared_read_script(), args,
                                [this, shared_done](const redisReply* reply) {
@@ -464,11 +528,26 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
     if (reply->type == REDIS_REPLY_ERROR) {
       return fail(shared_failure::error, "Redis refused the read: " + std::string(text_of(reply)));
     }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY || reply->element[0]->elements != 8 ||
-        reply->element[1]->type != REDIS_REPLY_ARRAY ||
-        reply->element[2]->type != REDIS_REPLY_ARRAY) {
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
       return fail(shared_failure::error, "unexpected reply to the read script");
+    }
+    // The window: (cpu, rps) pairs of little-endian doubles, oldest first, in parts.
+    std::array<std::vector<double>, analytics::kMetricCount> values;
+    const redisReply* parts = reply->element[1];
+    std::size_t samples = 0;
+    for (std::size_t i = 0; i < parts->elements; ++i) samples += parts->element[i]->len / 16;
+    for (auto& v : values) v.reserve(samples);
+    for (std::size_t i = 0; i < parts->elements; ++i) {
+      const redisReply* part = parts->element[i];
+      if (part->type != REDIS_REPLY_STRING || part->len % 16 != 0) {
+        return fail(shared_failure::error, "unreadable shared window");
+      }
+      for (std::size_t at = 0; at < part->len; at += 16) {
+        values[0].push_back(le_double(part->str + at));
+        values[1].push_back(le_double(part->str + at + 8));
+      }
     }
     const redisReply* st = reply->element[0];
     auto field = [&](std::size_t i) -> std::string_view {
@@ -496,14 +575,7 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
              parse_number(f[2], v[2]);
         if (ok) ms.last_anomaly = analytics::anomaly_record{v[0], v[1], v[2]};
       }
-      const redisReply* list = reply->element[1 + m];
-      std::vector<double> values;
-      values.reserve(list->elements);
-      for (std::size_t i = 0; i < list->elements && ok; ++i) {
-        ok = is_text(list->element[i]) && parse_number(text_of(list->element[i]), number);
-        values.push_back(number);
-      }
-      if (ok) ms.window = analytics::compute_window_stats(values);
+      ms.window = analytics::compute_window_stats(values[m]);
     }
     if (!ok) return fail(shared_failure::error, "unreadable shared state");
     return out;
@@ -546,11 +618,10 @@ void shared_window::commit(std::span<const api::sample> samples, std::string_vie
   }
   // Formatted here, on the caller's thread: the storage thread only sends.
   auto args = std::make_shared<std::vector<std::string>>();
-  args->reserve(10 + 3 * samples.size());
-  args->emplace_back("4");
+  args->reserve(13 + 3 * samples.size());
+  args->emplace_back("6");
   args->push_back(self.state_key);
-  args->push_back(self.cpu_key);
-  args->push_back(self.rps_key);
+  args->push_back(self.window_key);
   // Every commit has a key, so that the service's own retries commit once: the client's
   // X-Request-Id, else one generated here.
   args->push_back(self.req_prefix +
@@ -558,6 +629,9 @@ void shared_window::commit(std::span<const api::sample> samples, std::string_vie
                        ? self.generated_key_base + std::to_string(self.generated_keys.fetch_add(
                                                        1, std::memory_order_relaxed))
                        : std::string(request_id)));
+  args->push_back(self.v1_state_key);  // migrate() when there is no layout-2 state
+  args->push_back(self.v1_cpu_key);
+  args->push_back(self.v1_rps_key);
   args->push_back(self.window_arg);
   args->push_back(self.threshold_arg);
   args->push_back(self.warmup_arg);
