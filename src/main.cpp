@@ -4,7 +4,7 @@
 #include "analyzer/app/service.hpp"
 #include "analyzer/build_info.hpp"
 #include "analyzer/config/config.hpp"
-#include "analyzer/telemetry/logging.hpp"
+#include "analyzer/app/logging.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     return request->exit_code;
   }
   const config::config& cfg = std::get<config::config>(loaded);
-  telemetry::setup_logging(cfg.log_level, cfg.log_fmt);
+  app::setup_logging(cfg.log_level, cfg.log_fmt);
 
   try {
     app::service service(cfg, http::server_options{});

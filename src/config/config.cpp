@@ -2,7 +2,7 @@
 #include "analyzer/config/config.hpp"
 
 #include "analyzer/build_info.hpp"
-#include "analyzer/storage/redis_address.hpp"
+#include "analyzer/config/redis_address.hpp"
 
 #include <unistd.h>
 
@@ -300,7 +300,7 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
         2, invalid("HISTORY_SIZE", std::to_string(cfg.history_size),
                    "an integer >= WINDOW_SIZE (" + std::to_string(cfg.window_size) + ")")};
   }
-  if (!cfg.redis_addr.empty() && !storage::parse_redis_address(cfg.redis_addr)) {
+  if (!cfg.redis_addr.empty() && !parse_redis_address(cfg.redis_addr)) {
     return exit_request{
         2, invalid("REDIS_ADDR", cfg.redis_addr, "host:port, [ipv6]:port or unix:/path/to/socket")};
   }

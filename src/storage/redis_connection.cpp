@@ -1,5 +1,5 @@
 // hiredis async context bound to Asio: interest hooks, connect/command deadlines, cleanup.
-#include "analyzer/storage/redis_connection.hpp"
+#include "redis_connection.hpp"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>

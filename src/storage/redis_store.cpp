@@ -1,7 +1,7 @@
 // Bounded write queue, batch writer, reconnect loop and startup restore of the Redis store.
 #include "analyzer/storage/redis_store.hpp"
 
-#include "analyzer/storage/redis_connection.hpp"
+#include "redis_connection.hpp"
 #include "analyzer/storage/redis_layout.hpp"
 #include "log_throttle.hpp"
 
@@ -76,7 +76,7 @@ constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005
 
 redis_store_options redis_store_options::from(const config::config& cfg) {
   redis_store_options o;
-  o.address = parse_redis_address(cfg.redis_addr).value_or(redis_address{});
+  o.address = config::parse_redis_address(cfg.redis_addr).value_or(config::redis_address{});
   o.password = cfg.redis_password;
   o.db = cfg.redis_db;
   o.key_prefix = cfg.key_prefix;

@@ -2,7 +2,7 @@
 #include "analyzer/storage/shared_window.hpp"
 
 #include "analyzer/analytics/window_stats.hpp"
-#include "analyzer/storage/redis_connection.hpp"
+#include "redis_connection.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -118,7 +118,7 @@ bool is_text(const redisReply* r) {
 
 shared_window_options shared_window_options::from(const config::config& cfg) {
   shared_window_options o;
-  o.address = parse_redis_address(cfg.redis_addr).value_or(redis_address{});
+  o.address = config::parse_redis_address(cfg.redis_addr).value_or(config::redis_address{});
   o.password = cfg.redis_password;
   o.db = cfg.redis_db;
   o.key_prefix = cfg.key_prefix;

@@ -1,7 +1,7 @@
 // In-process service for integration tests.
 #include "support/test_service.hpp"
 
-#include "analyzer/telemetry/logging.hpp"
+#include "analyzer/app/logging.hpp"
 
 #include <csignal>
 
@@ -22,7 +22,7 @@ namespace {
 // first use, and libspdlog is not instrumented for ThreadSanitizer).
 std::unique_ptr<app::service> make_service(config::config cfg) {
   std::signal(SIGPIPE, SIG_IGN);  // as main does, for hiredis' write(2)
-  telemetry::setup_logging(cfg.log_level, cfg.log_fmt);
+  app::setup_logging(cfg.log_level, cfg.log_fmt);
   return std::make_unique<app::service>(std::move(cfg), http::server_options{false});
 }
 }  // namespace

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "analyzer/config/config.hpp"
-#include "analyzer/storage/redis_address.hpp"
+#include "analyzer/config/redis_address.hpp"
 #include "analyzer/storage/store.hpp"
 
 #include <chrono>
@@ -18,7 +18,7 @@
 namespace analyzer::storage {
 
 struct redis_store_options {
-  redis_address address;
+  config::redis_address address;
   std::string password;
   int db = 0;
   std::string key_prefix = "metrics-analyzer";

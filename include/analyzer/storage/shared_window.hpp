@@ -60,7 +60,7 @@
 #include "analyzer/analytics/snapshot.hpp"
 #include "analyzer/api/sample.hpp"
 #include "analyzer/config/config.hpp"
-#include "analyzer/storage/redis_address.hpp"
+#include "analyzer/config/redis_address.hpp"
 #include "analyzer/storage/shared_failure.hpp"
 #include "analyzer/storage/store.hpp"
 
@@ -77,7 +77,7 @@
 namespace analyzer::storage {
 
 struct shared_window_options {
-  redis_address address;
+  config::redis_address address;
   std::string password;
   int db = 0;
   std::string key_prefix = "metrics-analyzer";

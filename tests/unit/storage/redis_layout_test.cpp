@@ -1,6 +1,6 @@
 // Key names, record format and the state rebuild that the startup restore relies on.
 #include "analyzer/storage/redis_layout.hpp"
-#include "analyzer/storage/redis_address.hpp"
+#include "analyzer/config/redis_address.hpp"
 
 #include <gtest/gtest.h>
 
@@ -167,20 +167,20 @@ TEST(RedisLayoutTest, no_hash_means_nothing_to_restore_and_garbage_is_an_error) 
 }
 
 TEST(RedisAddressTest, accepted_forms) {
-  auto tcp = parse_redis_address("redis.default.svc:6379");
+  auto tcp = config::parse_redis_address("redis.default.svc:6379");
   ASSERT_TRUE(tcp);
   EXPECT_EQ(tcp->host, "redis.default.svc");
   EXPECT_EQ(tcp->port, 6379);
-  auto v6 = parse_redis_address("[::1]:7000");
+  auto v6 = config::parse_redis_address("[::1]:7000");
   ASSERT_TRUE(v6);
   EXPECT_EQ(v6->host, "::1");
   EXPECT_EQ(v6->to_string(), "[::1]:7000");
-  auto unix_socket = parse_redis_address("unix:/run/redis.sock");
+  auto unix_socket = config::parse_redis_address("unix:/run/redis.sock");
   ASSERT_TRUE(unix_socket);
   EXPECT_TRUE(unix_socket->is_unix());
   EXPECT_EQ(unix_socket->to_string(), "unix:/run/redis.sock");
   for (const char* bad : {"", "host", "host:", "host:0", "[::1]6379", "unix:x", "a:b:c"}) {
-    EXPECT_FALSE(parse_redis_address(bad)) << bad;
+    EXPECT_FALSE(config::parse_redis_address(bad)) << bad;
   }
 }
 

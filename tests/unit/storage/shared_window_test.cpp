@@ -39,7 +39,7 @@ using test::redis_server;
 shared_window_options options_for(const redis_server& redis, std::size_t window, std::size_t warmup,
                                   double threshold, const std::string& prefix = "unit") {
   shared_window_options o;
-  o.address = *parse_redis_address(redis.address());
+  o.address = *config::parse_redis_address(redis.address());
   o.key_prefix = prefix;
   o.window_size = window;
   o.warmup = warmup;

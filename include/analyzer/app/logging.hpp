@@ -9,7 +9,7 @@
 #include <memory>
 #include <string_view>
 
-namespace analyzer::telemetry {
+namespace analyzer::app {
 
 // Installs the default logger (stderr) with the given level and format.
 void setup_logging(std::string_view level, config::log_format format);
@@ -21,4 +21,4 @@ class json_log_formatter final : public spdlog::formatter {
   [[nodiscard]] std::unique_ptr<spdlog::formatter> clone() const override;
 };
 
-}  // namespace analyzer::telemetry
+}  // namespace analyzer::app

@@ -1,5 +1,5 @@
 // Default logger setup and the JSON line formatter.
-#include "analyzer/telemetry/logging.hpp"
+#include "analyzer/app/logging.hpp"
 
 #include "analyzer/api/json_writer.hpp"
 
@@ -10,7 +10,7 @@
 #include <ctime>
 #include <string>
 
-namespace analyzer::telemetry {
+namespace analyzer::app {
 
 void json_log_formatter::format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {
   using namespace std::chrono;
@@ -57,4 +57,4 @@ void setup_logging(std::string_view level, config::log_format format) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-}  // namespace analyzer::telemetry
+}  // namespace analyzer::app

@@ -1,9 +1,9 @@
 // Parsing of REDIS_ADDR.
-#include "analyzer/storage/redis_address.hpp"
+#include "analyzer/config/redis_address.hpp"
 
 #include <charconv>
 
-namespace analyzer::storage {
+namespace analyzer::config {
 
 std::string redis_address::to_string() const {
   if (is_unix()) return "unix:" + unix_path;
@@ -46,4 +46,4 @@ std::optional<redis_address> parse_redis_address(std::string_view text) {
   return out;
 }
 
-}  // namespace analyzer::storage
+}  // namespace analyzer::config

@@ -12,7 +12,7 @@
 // path re-checks that after calling into hiredis.
 #pragma once
 
-#include "analyzer/storage/redis_address.hpp"
+#include "analyzer/config/redis_address.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -33,7 +33,7 @@ struct redisReply;
 namespace analyzer::storage {
 
 struct redis_connection_options {
-  redis_address address;
+  config::redis_address address;
   std::string password;  // AUTH when not empty
   int db = 0;            // SELECT when not 0
   std::chrono::milliseconds connect_timeout{2000};

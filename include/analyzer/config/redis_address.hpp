@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace analyzer::storage {
+namespace analyzer::config {
 
 struct redis_address {
   std::string host;        // empty for a unix socket
@@ -20,4 +20,4 @@ struct redis_address {
 // Nothing when the text is not one of the accepted forms.
 [[nodiscard]] std::optional<redis_address> parse_redis_address(std::string_view text);
 
-}  // namespace analyzer::storage
+}  // namespace analyzer::config
