@@ -12,7 +12,7 @@ pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 add_library(analyzer_deps INTERFACE)
 target_link_libraries(analyzer_deps INTERFACE Boost::headers nlohmann_json::nlohmann_json
   spdlog::spdlog prometheus-cpp::core PkgConfig::HIREDIS Threads::Threads)
-# Asio and Beast are compiled once, in src/http/beast_impl.cpp, instead of in every
+# Asio and Beast are compiled once, in src/boost_impl.cpp, instead of in every
 # translation unit that includes them.
 target_compile_definitions(analyzer_deps INTERFACE BOOST_ASIO_SEPARATE_COMPILATION
   BOOST_BEAST_SEPARATE_COMPILATION BOOST_ASIO_NO_DEPRECATED)

@@ -1,10 +1,10 @@
 // metrics-analyzer: configuration and logging, then the service (app::service wires the
 // parts) through its lifecycle: exit 0 after a graceful shutdown, 2 on bad configuration,
 // 1 when the server cannot start.
+#include "analyzer/app/logging.hpp"
 #include "analyzer/app/service.hpp"
 #include "analyzer/build_info.hpp"
 #include "analyzer/config/config.hpp"
-#include "analyzer/app/logging.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -121,7 +121,7 @@ void encode_ingest(std::size_t accepted, std::size_t anomalies,
 }
 
 void encode_analyze(const analytics::snapshot& snap, const analytics::detector_config& config,
-                    const storage::store_status& storage, double now, std::string& out,
+                    const storage_status& storage, double now, std::string& out,
                     std::string_view scope) {
   json_writer w(out);
   w.begin_object();

@@ -1,64 +1,55 @@
 // Wiring of the service from its configuration, and its startup and shutdown order.
 #include "analyzer/app/service.hpp"
 
-#include "analyzer/storage/memory_store.hpp"
+#include "analyzer/storage/instance_window_path.hpp"
+#include "analyzer/storage/window_path_factory.hpp"
 
 #include <spdlog/spdlog.h>
 
 namespace analyzer::app {
-namespace {
-
-bool shared_scope(const config::config& cfg) { return cfg.window_scope == "shared"; }
-
-std::unique_ptr<storage::store> make_store_for(const config::config& cfg) {
-  if (shared_scope(cfg)) return std::make_unique<storage::memory_store>(cfg.history_size);
-  return storage::make_store(cfg);
-}
-
-std::unique_ptr<storage::shared_window> make_shared_for(const config::config& cfg) {
-  if (!shared_scope(cfg)) return nullptr;
-  return std::make_unique<storage::shared_window>(storage::shared_window_options::from(cfg));
-}
-
-}  // namespace
 
 service::service(config::config cfg, http::server_options options)
+    : service(cfg, options, storage::make_window_path(cfg)) {}
+
+service::service(config::config cfg, http::server_options options,
+                 std::unique_ptr<storage::window_path> windows)
     : cfg_(std::move(cfg)),
-      core_({cfg_.window_size, cfg_.anomaly_threshold, cfg_.warmup}, cfg_.threads + 2),
-      store_(make_store_for(cfg_)),
-      shared_(make_shared_for(cfg_)),
-      metrics_(core_, *store_),
+      windows_(std::move(windows)),
+      metrics_(*windows_),
       life_(http::phase::starting),
-      ctx_{cfg_, core_, *store_, metrics_, life_},
-      server_(std::make_unique<http::server>(ctx_, options)) {
-  ctx_.shared = shared_.get();
-  metrics_.attach_shared(shared_.get());
-}
+      ctx_{cfg_, *windows_, metrics_, life_},
+      server_(std::make_unique<http::server>(ctx_, options)) {}
 
 service::~service() {
   if (started_ && !waited_) {
     shutdown();
     (void)wait();
   }
-  // Before the storage goes: the server's io threads are joined by wait() (or by its
-  // destructor), then calls still in flight on the shared windows fail.
+  // The server (its io threads joined by wait() or its destructor) goes before the window
+  // path it calls; a path never opened or never stopped by the server is stopped here.
   server_.reset();
-  if (shared_) shared_->stop();
+  windows_->stop(std::chrono::milliseconds(2000));
+}
+
+analytics::analyzer* service::analyzer() noexcept {
+  auto* instance = dynamic_cast<storage::instance_window_path*>(windows_.get());
+  return instance != nullptr ? &instance->analyzer() : nullptr;
+}
+
+storage::store* service::store() noexcept {
+  auto* instance = dynamic_cast<storage::instance_window_path*>(windows_.get());
+  return instance != nullptr ? &instance->persisted() : nullptr;
 }
 
 void service::start() {
   server_->start();
   started_ = true;
-  spdlog::info("listening on {}:{} with {} thread(s), store={}", cfg_.bind_address, server_->port(),
-               cfg_.threads, shared_ ? "shared" : store_->status().backend);
+  spdlog::info("listening on {}:{} with {} thread(s), scope={}, store={}", cfg_.bind_address,
+               server_->port(), cfg_.threads, windows_->scope(), windows_->status().backend);
 }
 
 storage::restore_outcome service::open() {
-  // The shared scope has nothing to restore: its state is in Redis.
-  const auto outcome = shared_ ? storage::restore_outcome::empty
-                               : storage::restore_on_startup(
-                                     *store_, core_, storage::restore_options::from(cfg_),
-                                     [this] { return life_.current() == http::phase::starting; });
+  const auto outcome = windows_->open([this] { return life_.current() == http::phase::starting; });
   if (outcome != storage::restore_outcome::abandoned) life_.finish_starting();
   return outcome;
 }
@@ -67,10 +58,7 @@ void service::shutdown() { server_->shutdown(); }
 
 int service::wait() {
   waited_ = true;
-  const int code = server_->wait();
-  // Before the server (and its io_context) goes: calls still in flight fail now.
-  if (shared_) shared_->stop();
-  return code;
+  return server_->wait();
 }
 
 }  // namespace analyzer::app

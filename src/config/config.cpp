@@ -125,7 +125,7 @@ const std::vector<option>& options() {
        integer_in(&config::warmup, 2, 4096)},
       {"MAX_BODY_BYTES", "--max-body-bytes", "1048576", "largest request body (413 beyond)",
        integer_in(&config::max_body_bytes, 64, 1LL << 30)},
-      {"MAX_BATCH", "--max-batch", "1000", "most samples in one POST (413 beyond)",
+      {"MAX_BATCH", "--max-batch", "1000", "most samples in one POST (413 beyond); at most 10000 in shared scope",
        integer_in(&config::max_batch, 1, 1000000)},
       {"MAX_HEADER_BYTES", "--max-header-bytes", "8192", "largest request head (431 beyond)",
        integer_in(&config::max_header_bytes, 512, 1 << 20)},
@@ -308,6 +308,13 @@ std::variant<config, exit_request> load(const std::vector<std::string>& args,
     return exit_request{2,
                         "invalid WINDOW_SCOPE='shared': needs REDIS_ADDR (the shared windows live "
                         "in Redis); set REDIS_ADDR or use WINDOW_SCOPE=instance"};
+  }
+  if (cfg.window_scope == "shared" && cfg.max_batch > kSharedMaxBatch) {
+    return exit_request{
+        2, invalid("MAX_BATCH", std::to_string(cfg.max_batch),
+                   "an integer in 1.." + std::to_string(kSharedMaxBatch) +
+                       " with WINDOW_SCOPE=shared (a batch is one Redis script call: a larger "
+                       "one would hold Redis, and every instance on it, for over 50 ms)")};
   }
   if (cfg.shared_request_deadline < cfg.redis_command_timeout) {
     return exit_request{2, invalid("SHARED_REQUEST_DEADLINE_MS",

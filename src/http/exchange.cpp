@@ -129,15 +129,15 @@ bool ends_silently(beast::error_code ec) noexcept {
          ec == net::error::broken_pipe;
 }
 
-response read_error_response(service_context& ctx, beast::error_code ec, telemetry::route route,
-                             telemetry::method method) {
+response read_error_response(service_context& ctx, beast::error_code ec, http::route route,
+                             http::method method) {
   if (ec == bhttp::error::header_limit) {
     return error_response(431, api::error_code::headers_too_large,
                           "request head is larger than MAX_HEADER_BYTES (" +
                               std::to_string(ctx.cfg.max_header_bytes) + " bytes)");
   }
   if (ec == bhttp::error::body_limit) {
-    if (route == telemetry::route::metrics && method == telemetry::method::post) {
+    if (route == http::route::metrics && method == http::method::post) {
       ctx.metrics.record_rejected(api::error_code::body_too_large);
     }
     return error_response(413, api::error_code::body_too_large,

@@ -68,7 +68,7 @@ struct head_decision {
 // The response to any other failed read: 431, 413 or 400, each closing the connection.
 // Counts a rejected ingest when the body of a POST /metrics is over the limit.
 [[nodiscard]] response read_error_response(service_context& ctx, boost::beast::error_code ec,
-                                           telemetry::route route, telemetry::method method);
+                                           http::route route, http::method method);
 
 // The response as written, appended to `out` in one buffer: the status line, Content-Type,
 // X-Request-Id, Allow, Retry-After, WWW-Authenticate, Connection (only where the

@@ -45,7 +45,37 @@ unsigned status_of(api::error_code code) {
 
 }  // namespace
 
-response handle_ingest(service_context& ctx, const request& req) {
+namespace {
+
+// A Redis call of the shared scope that failed: 503 when the samples surely were not
+// committed, 504 when they may have been.
+response window_failure_response(const service_context& ctx, const window_call& call,
+                                 storage::shared_failure failure, std::string_view detail) {
+  ctx.metrics.record_shared_failure(failure);
+  if (failure == storage::shared_failure::outcome_unknown) {
+    ctx.metrics.record_rejected(api::error_code::outcome_unknown);
+    std::string message =
+        "the samples were sent to the shared windows in Redis (WINDOW_SCOPE=shared) but no "
+        "answer came in time: they may or may not be committed; retry with the same "
+        "X-Request-Id to find out (a retry of a committed request is answered without "
+        "committing again): " +
+        std::string(detail);
+    if (call.request_id.empty()) {
+      message +=
+          "; this request had no X-Request-Id, so a retry cannot be recognised: send one to "
+          "make retries safe";
+    }
+    return error_response(504, api::error_code::outcome_unknown, message);
+  }
+  ctx.metrics.record_rejected(api::error_code::unavailable);
+  return unavailable_response(failure, detail,
+                              "nothing was committed, retry after the Retry-After delay");
+}
+
+}  // namespace
+
+std::optional<response> start_ingest(service_context& ctx, const request& req, window_call& call,
+                                     storage::window_receiver& to) {
   const auto query = parse_query(req.query());
   if (!query) {
     ctx.metrics.record_rejected(api::error_code::invalid_query);
@@ -53,119 +83,43 @@ response handle_ingest(service_context& ctx, const request& req) {
                           "the only query parameter of POST /metrics is analysis=true|false, "
                           "at most once");
   }
-
-  // Per-thread buffers: the ingest path allocates nothing once they have grown.
+  // Per-thread: the ingest path allocates nothing once it has grown to the largest batch.
   thread_local std::vector<api::sample> samples;
-  thread_local std::vector<analytics::commit_result> results;
   const api::decode_options options{ctx.cfg.max_batch, unix_now()};
   if (auto error = api::decode_samples(req.body, options, samples)) {
     ctx.metrics.record_rejected(error->code);
     return error_response(status_of(error->code), error->code, error->message);
   }
+  call.analysis = query->analysis;
+  ctx.windows.commit({samples, call.request_id, req.body}, to);
+  return std::nullopt;
+}
 
-  results.clear();
+response ingest_response(service_context& ctx, const window_call& call,
+                         const storage::commit_outcome& out) {
+  if (out.conflict) {
+    ctx.metrics.record_rejected(api::error_code::request_id_conflict);
+    return error_response(409, api::error_code::request_id_conflict,
+                          "X-Request-Id '" + std::string(call.request_id) +
+                              "' was already used with other samples (it names one request "
+                              "for retries); nothing was committed: send new samples under a "
+                              "new id");
+  }
+  if (out.failure) return window_failure_response(ctx, call, *out.failure, out.detail);
   std::size_t cpu_anomalies = 0;
   std::size_t rps_anomalies = 0;
-  for (const auto& s : samples) {
-    const analytics::commit_result committed = ctx.analyzer.commit(s.timestamp, s.cpu, s.rps);
-    ctx.store.append(committed);
-    cpu_anomalies += committed.of(analytics::metric::cpu).anomaly ? 1 : 0;
-    rps_anomalies += committed.of(analytics::metric::rps).anomaly ? 1 : 0;
-    if (query->analysis) results.push_back(committed);
+  for (const auto& r : out.results) {
+    cpu_anomalies += r.of(analytics::metric::cpu).anomaly ? 1 : 0;
+    rps_anomalies += r.of(analytics::metric::rps).anomaly ? 1 : 0;
   }
-  ctx.metrics.record_accepted(samples.size(), cpu_anomalies, rps_anomalies);
-
+  // A repeated request is answered as the first time but counted once.
+  if (!out.duplicate) ctx.metrics.record_accepted(out.results.size(), cpu_anomalies, rps_anomalies);
   response res;
   res.status = 202;
-  res.body.reserve(query->analysis ? 64 + results.size() * 160 : 48);
-  api::encode_ingest(samples.size(), cpu_anomalies + rps_anomalies, results, query->analysis,
+  res.body.reserve(call.analysis ? 64 + out.results.size() * 160 : 48);
+  api::encode_ingest(out.results.size(), cpu_anomalies + rps_anomalies, out.results, call.analysis,
                      res.body);
   return res;
-}
-
-response shared_failure_response(const service_context& ctx, storage::shared_failure failure,
-                                 std::string_view detail) {
-  ctx.metrics.record_shared_failure(failure);
-  if (failure == storage::shared_failure::outcome_unknown) {
-    return error_response(
-        504, api::error_code::outcome_unknown,
-        "the samples were sent to the shared windows in Redis (WINDOW_SCOPE=shared) but no "
-        "answer came in time: they may or may not be committed; retry with the same "
-        "X-Request-Id to find out (a retry of a committed request is answered without "
-        "committing again): " +
-            std::string(detail));
-  }
-  response res =
-      error_response(503, api::error_code::unavailable,
-                     std::string(failure == storage::shared_failure::overloaded
-                                     ? "too many requests waiting for the shared windows in Redis"
-                                     : "the shared windows in Redis are not reachable") +
-                         " (WINDOW_SCOPE=shared): " + std::string(detail) +
-                         "; nothing was committed, retry after the Retry-After delay");
-  res.retry_after = true;
-  return res;
-}
-
-void start_shared_ingest(service_context& ctx, const request& req, std::string_view request_id,
-                         completion done) {
-  const auto query = parse_query(req.query());
-  if (!query) {
-    ctx.metrics.record_rejected(api::error_code::invalid_query);
-    done(error_response(400, api::error_code::invalid_query,
-                        "the only query parameter of POST /metrics is analysis=true|false, "
-                        "at most once"));
-    return;
-  }
-  std::vector<api::sample> samples;
-  const api::decode_options options{ctx.cfg.max_batch, unix_now()};
-  if (auto error = api::decode_samples(req.body, options, samples)) {
-    ctx.metrics.record_rejected(error->code);
-    done(error_response(status_of(error->code), error->code, error->message));
-    return;
-  }
-  const bool analysis = query->analysis;
-  ctx.shared->commit(
-      samples, request_id, req.body,
-      [&ctx, analysis, id = std::string(request_id),
-       done = std::move(done)](storage::shared_commit_outcome out) {
-        if (out.conflict) {
-          ctx.metrics.record_rejected(api::error_code::request_id_conflict);
-          done(error_response(409, api::error_code::request_id_conflict,
-                              "X-Request-Id '" + id +
-                                  "' was already used with other samples (it names one "
-                                  "request for retries); nothing was committed: send new "
-                                  "samples under a new id"));
-          return;
-        }
-        if (out.failure) {
-          const bool unknown = *out.failure == storage::shared_failure::outcome_unknown;
-          ctx.metrics.record_rejected(unknown ? api::error_code::outcome_unknown
-                                              : api::error_code::unavailable);
-          std::string detail = out.detail;
-          if (unknown && id.empty()) {
-            detail +=
-                "; this request had no X-Request-Id, so a retry cannot be "
-                "recognised: send one to make retries safe";
-          }
-          done(shared_failure_response(ctx, *out.failure, detail));
-          return;
-        }
-        std::size_t cpu_anomalies = 0;
-        std::size_t rps_anomalies = 0;
-        for (const auto& r : out.results) {
-          cpu_anomalies += r.of(analytics::metric::cpu).anomaly ? 1 : 0;
-          rps_anomalies += r.of(analytics::metric::rps).anomaly ? 1 : 0;
-        }
-        if (!out.duplicate) {
-          ctx.metrics.record_accepted(out.results.size(), cpu_anomalies, rps_anomalies);
-          ctx.metrics.record_shared_commit(out.results.size());
-        }
-        response res;
-        res.status = 202;
-        api::encode_ingest(out.results.size(), cpu_anomalies + rps_anomalies, out.results, analysis,
-                           res.body);
-        done(std::move(res));
-      });
 }
 
 }  // namespace analyzer::http

@@ -2,6 +2,7 @@
 #include "analyzer/api/responses.hpp"
 #include "analyzer/build_info.hpp"
 #include "analyzer/http/handlers.hpp"
+#include "analyzer/http/router.hpp"
 #include "analyzer/telemetry/text_format.hpp"
 
 #include <chrono>
@@ -32,65 +33,39 @@ response handle_ready(const service_context& ctx) {
   return res;
 }
 
-response handle_analyze(const service_context& ctx) {
-  response res;
-  res.body.reserve(1024);
-  api::encode_analyze(ctx.analyzer.read(), ctx.analyzer.config(), ctx.store.status(), unix_now(),
-                      res.body);
+response unavailable_response(storage::shared_failure failure, std::string_view detail,
+                              std::string_view advice) {
+  response res = error_response(
+      503, api::error_code::unavailable,
+      std::string(failure == storage::shared_failure::overloaded
+                      ? "too many requests waiting for the shared windows in Redis"
+                      : "the shared windows in Redis are not reachable") +
+          " (WINDOW_SCOPE=shared): " + std::string(detail) + "; " + std::string(advice));
+  res.retry_after = true;
   return res;
 }
 
-namespace {
-
-// The shared windows' connection, reported where the in-process store's status goes.
-storage::store_status shared_status(const service_context& ctx) {
-  const storage::shared_window_status shared = ctx.shared->status();
-  storage::store_status status;
-  status.backend = "redis";
-  status.connected = shared.connected;
-  status.pending_writes = shared.in_flight;
-  status.written_writes = shared.commits;
-  status.failed_writes = shared.failures;
-  status.reconnects = shared.reconnects;
-  return status;
-}
-
-}  // namespace
-
-void start_shared_analyze(const service_context& ctx, completion done) {
-  ctx.shared->read([&ctx, done = std::move(done)](storage::shared_read_outcome out) {
-    if (out.failure) {
-      done(shared_failure_response(ctx, *out.failure, out.detail));
-      return;
-    }
-    response res;
-    res.body.reserve(1024);
-    api::encode_analyze(out.snap, ctx.analyzer.config(), shared_status(ctx), unix_now(), res.body,
-                        "shared");
-    done(std::move(res));
-  });
-}
-
-response handle_metrics(const service_context& ctx) {
+response read_response(const service_context& ctx, const window_call& call,
+                       const storage::read_outcome& out) {
   response res;
-  res.content_type = telemetry::kTextContentType;
-  res.body.reserve(8192);
-  ctx.metrics.write_text(res.body);
-  return res;
-}
-
-void start_shared_metrics(const service_context& ctx, completion done) {
-  ctx.shared->read([&ctx, done = std::move(done)](const storage::shared_read_outcome& out) {
-    // A scrape is answered even when Redis is not: without the window gauges then.
-    telemetry::service_metrics::window_view view;
-    if (!out.failure) view.snap = out.snap;
-    view.status = shared_status(ctx);
-    response res;
+  if (call.route == route::metrics) {
     res.content_type = telemetry::kTextContentType;
     res.body.reserve(8192);
-    ctx.metrics.write_text(res.body, &view);
-    done(std::move(res));
-  });
+    ctx.metrics.write_text(res.body, out);
+    return res;
+  }
+  if (out.failure || out.snap == nullptr) {
+    const auto failure = out.failure.value_or(storage::shared_failure::error);
+    ctx.metrics.record_shared_failure(failure);
+    return unavailable_response(failure, out.detail, "retry after the Retry-After delay");
+  }
+  res.body.reserve(1024);
+  // The contract's body has no `scope`: only the shared scope adds it, to say which stream
+  // the numbers are of.
+  const std::string_view scope = ctx.windows.scope();
+  api::encode_analyze(*out.snap, ctx.windows.config(), out.status, unix_now(), res.body,
+                      scope == "shared" ? scope : std::string_view{});
+  return res;
 }
 
 }  // namespace analyzer::http

@@ -10,8 +10,8 @@
 namespace analyzer::http {
 namespace {
 
-using telemetry::method;
-using telemetry::route;
+using http::method;
+using http::route;
 
 constexpr std::string_view kAllowRead = "GET, HEAD";
 constexpr std::string_view kAllowIngest = "GET, HEAD, POST";
@@ -114,55 +114,48 @@ std::optional<response> precheck(const service_context& ctx, const request& req)
   return res;
 }
 
-response dispatch(service_context& ctx, const request& req) {
-  if (auto early = precheck(ctx, req)) return std::move(*early);
-  response res;
+std::optional<response> dispatch(service_context& ctx, const request& req, window_call& call,
+                                 storage::window_receiver& to) {
   const route r = match_route(req.path());
-  switch (r) {
-    case route::metrics:
-      res = req.verb == method::post ? handle_ingest(ctx, req) : handle_metrics(ctx);
-      break;
-    case route::analyze:
-      res = handle_analyze(ctx);
-      break;
-    case route::health:
-      res = handle_health(ctx);
-      break;
-    case route::ready:
-      res = handle_ready(ctx);
-      break;
-    case route::other:
-      break;  // answered by precheck
+  call.route = r;
+  std::optional<response> res = precheck(ctx, req);
+  if (!res) {
+    switch (r) {
+      case route::metrics:
+        if (req.verb == method::post) {
+          res = start_ingest(ctx, req, call, to);
+        } else {
+          ctx.windows.read(to);
+        }
+        break;
+      case route::analyze:
+        ctx.windows.read(to);
+        break;
+      case route::health:
+        res = handle_health(ctx);
+        break;
+      case route::ready:
+        res = handle_ready(ctx);
+        break;
+      case route::other:
+        break;  // answered by precheck
+    }
   }
-  res.route = r;
+  if (res) res->route = r;
   return res;
 }
 
-bool dispatch_deferred(service_context& ctx, const request& req, std::string_view client_request_id,
-                       std::function<void(response)>& done) {
-  const route r = match_route(req.path());
-  const bool ingest = r == route::metrics && req.verb == method::post;
-  const bool read = req.verb == method::get || req.verb == method::head;
-  const bool analyze = r == route::analyze && read;
-  const bool scrape = r == route::metrics && read;
-  if (ctx.shared == nullptr || (!ingest && !analyze && !scrape)) return false;
-  if (auto early = precheck(ctx, req)) {
-    early->route = r;
-    done(std::move(*early));
-    return true;
-  }
-  completion tagged = [r, done = std::move(done)](response res) {
-    res.route = r;
-    done(std::move(res));
-  };
-  if (ingest) {
-    start_shared_ingest(ctx, req, client_request_id, std::move(tagged));
-  } else if (scrape) {
-    start_shared_metrics(ctx, std::move(tagged));
-  } else {
-    start_shared_analyze(ctx, std::move(tagged));
-  }
-  return true;
+response answer(service_context& ctx, const window_call& call, const storage::commit_outcome& out) {
+  response res = ingest_response(ctx, call, out);
+  res.route = call.route;
+  return res;
+}
+
+response answer(const service_context& ctx, const window_call& call,
+                const storage::read_outcome& out) {
+  response res = read_response(ctx, call, out);
+  res.route = call.route;
+  return res;
 }
 
 }  // namespace analyzer::http

@@ -134,7 +134,7 @@ void session::on_header(beast::error_code ec, std::size_t bytes) {
   const request head = view(false);
   route_ = match_route(head.path());
   method_ = head.verb;
-  head_request_ = head.verb == telemetry::method::head;
+  head_request_ = head.verb == http::method::head;
   keep_alive_ = req.keep_alive();
   const auto id = req["X-Request-Id"];
   client_request_id_ = is_valid_request_id(id);
@@ -199,21 +199,39 @@ void session::on_body(beast::error_code ec, std::size_t /*bytes*/) {
 }
 
 void session::process() {
-  // Instance scope (ctx_.shared null) answers synchronously, as always.
-  if (ctx_.shared != nullptr && process_deferred()) return;
-  send(dispatch(ctx_, view(true)), false);
+  call_ = window_call{};
+  call_.request_id = client_request_id_ ? std::string_view(request_id_) : std::string_view{};
+  call_state_.store(call_state::starting, std::memory_order_relaxed);
+  if (auto res = dispatch(ctx_, view(true), call_, *this)) {
+    send(*res, false);
+    return;
+  }
+  // A window call was started. Answered inline (instance scope, or refused at once): send
+  // it now. Otherwise complete() posts it here when the outcome arrives.
+  auto expected = call_state::starting;
+  if (!call_state_.compare_exchange_strong(expected, call_state::waiting,
+                                           std::memory_order_acq_rel)) {
+    send(answer_, false);
+  }
 }
 
-bool session::process_deferred() {
-  // The completion may run on the storage thread: it posts back onto this connection's
-  // executor (the session stays alive through the shared_ptr) and sends from there.
-  std::function<void(response)> done = [self = shared_from_this()](response res) {
-    auto executor = self->stream_.get_executor();
-    net::post(executor, [self, res = std::move(res)] { self->send(res, false); });
-  };
-  return dispatch_deferred(ctx_, view(true),
-                           client_request_id_ ? std::string_view(request_id_) : std::string_view{},
-                           done);
+void session::on_commit(const storage::commit_outcome& out) { complete(answer(ctx_, call_, out)); }
+
+void session::on_read(const storage::read_outcome& out) { complete(answer(ctx_, call_, out)); }
+
+std::shared_ptr<storage::window_receiver> session::retain() { return shared_from_this(); }
+
+void session::complete(response res) {
+  answer_ = std::move(res);
+  auto expected = call_state::starting;
+  if (call_state_.compare_exchange_strong(expected, call_state::answered,
+                                          std::memory_order_acq_rel)) {
+    return;  // process() sends it once dispatch returns
+  }
+  // The outcome came later, on the storage thread: send from this connection's executor
+  // (the session stays alive through the shared_ptr).
+  net::post(stream_.get_executor(),
+            [self = shared_from_this()] { self->send(self->answer_, false); });
 }
 
 void session::fail_read(beast::error_code ec) {
@@ -231,8 +249,8 @@ void session::fail_read(beast::error_code ec) {
     route_ = match_route(head.path());
     method_ = head.verb;
   } else {
-    route_ = telemetry::route::other;
-    method_ = telemetry::method::other;
+    route_ = http::route::other;
+    method_ = http::method::other;
     head_request_ = false;
   }
   response res = read_error_response(ctx_, ec, route_, method_);
@@ -260,8 +278,8 @@ void session::on_write(beast::error_code ec) {
     const std::string target = parser_ && parser_->is_header_done()
                                    ? std::string(parser_->get().target().substr(0, 256))
                                    : std::string("-");
-    spdlog::debug("access {} {} {} {:.3f}ms id={}{}", telemetry::to_string(method_), target,
-                  status_, std::chrono::duration<double, std::milli>(elapsed).count(), request_id_,
+    spdlog::debug("access {} {} {} {:.3f}ms id={}{}", http::to_string(method_), target, status_,
+                  std::chrono::duration<double, std::milli>(elapsed).count(), request_id_,
                   ec ? " write_failed=" + ec.message() : "");
   }
   request_started_ = {};

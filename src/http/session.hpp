@@ -2,8 +2,10 @@
 // answering each through the router, and closing cleanly. Private to the http module.
 #pragma once
 
+#include "analyzer/http/handlers.hpp"
 #include "analyzer/http/message.hpp"
 #include "analyzer/http/service_context.hpp"
+#include "analyzer/storage/window_path.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -12,6 +14,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -33,10 +36,13 @@ class session_host {
   ~session_host() = default;
 };
 
-class session : public std::enable_shared_from_this<session> {
+// Also the receiver of its requests' window calls: the answer of a call comes back here,
+// inline or from the storage thread.
+class session final : public std::enable_shared_from_this<session>,
+                      public storage::window_receiver {
  public:
   session(boost::asio::ip::tcp::socket&& socket, service_context& ctx, session_host& host);
-  ~session();
+  virtual ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
@@ -58,7 +64,10 @@ class session : public std::enable_shared_from_this<session> {
   void on_body(boost::beast::error_code ec, std::size_t bytes);
   void on_continue_written(boost::beast::error_code ec);
   void process();
-  bool process_deferred();
+  void on_commit(const storage::commit_outcome& out) override;
+  void on_read(const storage::read_outcome& out) override;
+  [[nodiscard]] std::shared_ptr<storage::window_receiver> retain() override;
+  void complete(response res);
   void fail_read(boost::beast::error_code ec);
   void send(const response& res, bool close);
   void on_write(boost::beast::error_code ec);
@@ -80,12 +89,17 @@ class session : public std::enable_shared_from_this<session> {
   std::chrono::steady_clock::time_point request_started_{};
   std::chrono::steady_clock::time_point read_deadline_{};  // READ_TIMEOUT_MS from the first byte
   std::size_t head_bytes_ = 0;  // what the parser consumed of this request's head
-  telemetry::route route_ = telemetry::route::other;
-  telemetry::method method_ = telemetry::method::other;
+  http::route route_ = http::route::other;
+  http::method method_ = http::method::other;
   unsigned status_ = 0;
   std::string request_id_;
   bool client_request_id_ = false;  // request_id_ is the client's X-Request-Id
   std::array<char, 512> linger_buffer_{};
+  // The window call of the request being answered (one at a time per connection).
+  enum class call_state : std::uint8_t { starting, waiting, answered };
+  window_call call_;
+  std::atomic<call_state> call_state_{call_state::starting};
+  response answer_;
 };
 
 }  // namespace analyzer::http

@@ -1,9 +1,9 @@
 // Bounded write queue, batch writer, reconnect loop and startup restore of the Redis store.
 #include "analyzer/storage/redis_store.hpp"
 
-#include "redis_connection.hpp"
 #include "analyzer/storage/redis_layout.hpp"
 #include "log_throttle.hpp"
+#include "redis_connection.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -741,37 +741,23 @@ void redis_store::start_new_generation() { impl_->start_new_generation(); }
 
 bool redis_store::flush(std::chrono::milliseconds timeout) { return impl_->flush(timeout); }
 
-void redis_store::collect(std::vector<prometheus::MetricFamily>& out) const {
-  prometheus::MetricFamily f;
-  f.name = "analyzer_storage_command_duration_seconds";
-  f.help = "Time from sending a batch write to Redis to its reply.";
-  f.type = prometheus::MetricType::Histogram;
-  prometheus::ClientMetric m;
-  m.label = {{"backend", "redis"}};
-  std::uint64_t cumulative = 0;
+void redis_store::collect(telemetry::metric_writer& out) const {
+  const std::array<telemetry::label, 1> backend{{{"backend", "redis"}}};
+  std::array<std::uint64_t, kLatencyBuckets.size()> cumulative{};
+  std::uint64_t count = 0;
   for (std::size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
-    cumulative += impl_->latency_counts[i].load(std::memory_order_relaxed);
-    prometheus::ClientMetric::Bucket b;
-    b.cumulative_count = cumulative;
-    b.upper_bound =
-        i < kLatencyBuckets.size() ? kLatencyBuckets[i] : std::numeric_limits<double>::infinity();
-    m.histogram.bucket.push_back(b);
+    count += impl_->latency_counts[i].load(std::memory_order_relaxed);
+    if (i < kLatencyBuckets.size()) cumulative[i] = count;
   }
-  m.histogram.sample_count = cumulative;
-  m.histogram.sample_sum = impl_->latency_sum.load(std::memory_order_relaxed);
-  f.metric.push_back(std::move(m));
-  out.push_back(std::move(f));
+  out.family("analyzer_storage_command_duration_seconds",
+             "Time from sending a batch write to Redis to its reply.",
+             telemetry::metric_type::histogram);
+  out.histogram(backend, kLatencyBuckets, cumulative, count,
+                impl_->latency_sum.load(std::memory_order_relaxed));
 
-  auto counter = [&out](const char* name, const char* help, std::uint64_t value) {
-    prometheus::MetricFamily c;
-    c.name = name;
-    c.help = help;
-    c.type = prometheus::MetricType::Counter;
-    prometheus::ClientMetric cm;
-    cm.label = {{"backend", "redis"}};
-    cm.counter.value = static_cast<double>(value);
-    c.metric.push_back(std::move(cm));
-    out.push_back(std::move(c));
+  auto counter = [&](std::string_view name, std::string_view help, std::uint64_t value) {
+    out.family(name, help, telemetry::metric_type::counter);
+    out.value(backend, static_cast<double>(value));
   };
   counter("analyzer_storage_restore_attempts_total",
           "Startup restore attempts (retried with backoff until one succeeds).",

@@ -3,8 +3,10 @@
 // two updates through prometheus-cpp's Counter and Histogram (a mutex per Observe), and
 // the cost of a full scrape of /metrics.
 #include "analyzer/analytics/analyzer.hpp"
+#include "analyzer/http/service_metrics.hpp"
+#include "analyzer/storage/instance_window_path.hpp"
 #include "analyzer/storage/memory_store.hpp"
-#include "analyzer/telemetry/service_metrics.hpp"
+#include "support/inline_window_call.hpp"
 
 #include <benchmark/benchmark.h>
 #include <prometheus/counter.h>
@@ -17,12 +19,16 @@
 
 namespace {
 
-namespace telemetry = ::analyzer::telemetry;
+namespace http = ::analyzer::http;
 
 struct service_fixture {
-  ::analyzer::analytics::analyzer core{::analyzer::analytics::detector_config{}, 8};
-  ::analyzer::storage::memory_store store{1000};
-  telemetry::service_metrics metrics{core, store};
+  ::analyzer::storage::instance_window_path windows{
+      ::analyzer::analytics::detector_config{},
+      8,
+      std::make_unique<::analyzer::storage::memory_store>(1000),
+      {}};
+  ::analyzer::analytics::analyzer& core = windows.analyzer();
+  http::service_metrics metrics{windows};
 };
 
 service_fixture& shared_service() {
@@ -35,7 +41,7 @@ void BM_record_post_request(benchmark::State& state) {
   std::chrono::nanoseconds elapsed{state.thread_index() * 1000 + 700};
   for (auto _ : state) {
     metrics.record_accepted(1, 0, 0);
-    metrics.record_request(telemetry::route::metrics, telemetry::method::post, 202, elapsed);
+    metrics.record_request(http::route::metrics, http::method::post, 202, elapsed);
     elapsed += std::chrono::nanoseconds(13);
   }
 }
@@ -68,14 +74,13 @@ BENCHMARK(BM_record_post_request_prometheus_cpp)->Threads(1)->Threads(2)->Thread
 void BM_scrape(benchmark::State& state) {
   service_fixture f;
   for (int i = 0; i < 60; ++i) (void)f.core.commit(i, 40.0 + i % 7, 1000.0 + i % 11);
-  for (auto r : {telemetry::route::health, telemetry::route::ready, telemetry::route::analyze,
-                 telemetry::route::metrics}) {
-    f.metrics.record_request(r, telemetry::method::get, 200, std::chrono::microseconds(300));
+  for (auto r :
+       {http::route::health, http::route::ready, http::route::analyze, http::route::metrics}) {
+    f.metrics.record_request(r, http::method::get, 200, std::chrono::microseconds(300));
   }
   std::string out;
   for (auto _ : state) {
-    out.clear();
-    f.metrics.write_text(out);
+    out = ::analyzer::test::scrape_inline(f.metrics, f.windows);
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["bytes"] = static_cast<double>(out.size());

@@ -29,9 +29,11 @@
 #include "analyzer/http/request_id.hpp"
 #include "analyzer/http/router.hpp"
 #include "analyzer/http/service_context.hpp"
+#include "analyzer/http/service_metrics.hpp"
+#include "analyzer/storage/instance_window_path.hpp"
 #include "analyzer/storage/memory_store.hpp"
-#include "analyzer/telemetry/service_metrics.hpp"
 #include "http/exchange.hpp"
+#include "support/inline_window_call.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
@@ -94,11 +96,15 @@ struct service {
   }
 
   analyzer::config::config cfg;
-  analyzer::analytics::analyzer core{{cfg.window_size, cfg.anomaly_threshold, cfg.warmup}, 4};
-  analyzer::storage::memory_store store{cfg.history_size};
-  analyzer::telemetry::service_metrics metrics{core, store};
+  analyzer::storage::instance_window_path windows{
+      {cfg.window_size, cfg.anomaly_threshold, cfg.warmup},
+      4,
+      std::make_unique<analyzer::storage::memory_store>(cfg.history_size),
+      {}};
+  analyzer::analytics::analyzer& core = windows.analyzer();
+  analyzer::http::service_metrics metrics{windows};
   http::lifecycle life{http::phase::ready};
-  http::service_context ctx{cfg, core, store, metrics, life};
+  http::service_context ctx{cfg, windows, metrics, life};
 };
 
 // The bytes of one connection, delivered in reads of at most `max_read` bytes; then EOF.
@@ -310,8 +316,8 @@ std::vector<std::string> serve(service& svc, std::string_view input, std::size_t
     // A failed read: closed silently, or a closing error response.
     auto fail = [&](beast::error_code ec) {
       if (http::ends_silently(ec)) return;
-      auto route = analyzer::telemetry::route::other;
-      auto method = analyzer::telemetry::method::other;
+      auto route = analyzer::http::route::other;
+      auto method = analyzer::http::method::other;
       if (parser.is_header_done()) {
         const http::request head = http::view_of(parser, false);
         route = http::match_route(head.path());
@@ -339,7 +345,7 @@ std::vector<std::string> serve(service& svc, std::string_view input, std::size_t
       return statuses;
     }
     const http::request head = http::view_of(parser, false);
-    x.head_request = head.verb == analyzer::telemetry::method::head;
+    x.head_request = head.verb == analyzer::http::method::head;
     x.keep_alive = parser.get().keep_alive();
     x.version = parser.get().version();
     const auto id = parser.get()["X-Request-Id"];
@@ -375,7 +381,7 @@ std::vector<std::string> serve(service& svc, std::string_view input, std::size_t
         [[fallthrough]];
       case http::head_action::dispatch:
         FUZZ_CHECK(parser.is_done(), "a request is dispatched only when complete");
-        res = http::dispatch(svc.ctx, http::view_of(parser, true));
+        res = analyzer::test::dispatch_inline(svc.ctx, http::view_of(parser, true));
         break;
     }
     const unsigned status = res.status;

@@ -198,7 +198,7 @@ class HostileInputTest : public ::testing::Test {
     http_client client(svc_->port());
     const auto seeded = client.post_json("/metrics", kSeedBatch);
     ASSERT_EQ(seeded.status, 202U) << seeded.body;
-    baseline_ = svc_->core.read();
+    baseline_ = svc_->core->read();
     baseline_analyze_ = analyze_without_clock(client);
   }
 
@@ -268,7 +268,7 @@ class HostileInputTest : public ::testing::Test {
         http_client client(port());
         const auto health = client.get("/health");
         EXPECT_EQ(health.status, 200U) << "the server no longer serves after the case";
-        const auto now = svc_->core.read();
+        const auto now = svc_->core->read();
         if (accepted_ == 0) {
           expect_same_snapshot(baseline_, now);
           EXPECT_EQ(analyze_without_clock(client), baseline_analyze_);

@@ -462,7 +462,7 @@ TEST(HttpApiTest, shutdown_lets_an_in_flight_request_finish_with_connection_clos
   EXPECT_EQ(r.status, 202U);
   EXPECT_FALSE(r.keep_alive);
   EXPECT_EQ(svc.stop(), 0);
-  EXPECT_EQ(svc.core.read().seq, 1U);
+  EXPECT_EQ(svc.core->read().seq, 1U);
 }
 
 TEST(HttpApiTest, ready_turns_503_during_shutdown_delay_while_other_routes_serve) {

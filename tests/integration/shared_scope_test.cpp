@@ -452,6 +452,11 @@ TEST(SharedScopeTest, ingest_without_redis_gets_503_and_recovers_when_redis_retu
   ASSERT_EQ(client.post_json("/metrics", one).status, 202U);
 
   redis.kill();
+  // Until the service has seen the connection close, a commit may still be written to the
+  // dead socket: sent, so its outcome is unknown (504). Once it knows, it refuses (503).
+  ASSERT_TRUE(eventually([&] {
+    return client.get("/metrics").body.find("analyzer_shared_connected 0") != std::string::npos;
+  }));
   const auto refused = client.post_json("/metrics", one, {{"X-Request-Id", "outage-1"}});
   EXPECT_EQ(refused.status, 503U) << refused.body;
   EXPECT_EQ(refused.header("retry-after"), "1");

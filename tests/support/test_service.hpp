@@ -8,8 +8,9 @@
 #include "analyzer/http/lifecycle.hpp"
 #include "analyzer/http/server.hpp"
 #include "analyzer/http/service_context.hpp"
+#include "analyzer/http/service_metrics.hpp"
 #include "analyzer/storage/store.hpp"
-#include "analyzer/telemetry/service_metrics.hpp"
+#include "analyzer/storage/window_path.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -25,6 +26,9 @@ class test_service {
   // turns ready; with `starting` it stays starting until the test sets the phase.
   explicit test_service(config::config cfg = test_config(),
                         http::phase initial = http::phase::ready);
+  // Around a given window path (one with scripted timing, say).
+  test_service(config::config cfg, std::unique_ptr<storage::window_path> windows,
+               http::phase initial = http::phase::ready);
   ~test_service();
   test_service(const test_service&) = delete;
   test_service& operator=(const test_service&) = delete;
@@ -38,9 +42,10 @@ class test_service {
 
  public:
   const config::config& cfg;
-  analytics::analyzer& core;
+  // Instance scope only (null in shared scope): the analyzer and its store.
+  analytics::analyzer* core;
   storage::store* store;
-  telemetry::service_metrics& metrics;
+  http::service_metrics& metrics;
   http::lifecycle& life;
   http::service_context& ctx;
   [[nodiscard]] http::server& server() { return service_->server(); }

@@ -5,7 +5,7 @@
 #include "analyzer/analytics/detector_config.hpp"
 #include "analyzer/analytics/snapshot.hpp"
 #include "analyzer/api/error_code.hpp"
-#include "analyzer/storage/store.hpp"
+#include "analyzer/api/storage_status.hpp"
 
 #include <cstddef>
 #include <span>
@@ -27,7 +27,7 @@ void encode_ingest(std::size_t accepted, std::size_t anomalies,
 
 // The GET /analyze body; a non-empty `scope` adds "scope": <scope> (WINDOW_SCOPE=shared).
 void encode_analyze(const analytics::snapshot& snap, const analytics::detector_config& config,
-                    const storage::store_status& storage, double now, std::string& out,
+                    const storage_status& storage, double now, std::string& out,
                     std::string_view scope = {});
 
 // The GET /health body.

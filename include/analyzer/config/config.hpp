@@ -16,6 +16,11 @@ namespace analyzer::config {
 
 enum class log_format : std::uint8_t { text, json };
 
+// WINDOW_SCOPE=shared: the largest MAX_BATCH. One batch is one Redis script call, atomic
+// and contiguous in the commit order, which costs ~4 µs of Redis time per sample at
+// WINDOW_SIZE 4096: 10 000 samples hold Redis at most ~45 ms.
+inline constexpr std::size_t kSharedMaxBatch = 10000;
+
 struct config {
   std::string bind_address = "0.0.0.0";
   std::uint16_t port = 8080;

@@ -2,7 +2,7 @@
 // routing and handlers are pure and tested without a socket.
 #pragma once
 
-#include "analyzer/telemetry/service_metrics.hpp"
+#include "analyzer/http/route.hpp"
 
 #include <optional>
 #include <string>
@@ -13,7 +13,7 @@ namespace analyzer::http {
 inline constexpr std::string_view kJsonContentType = "application/json";
 
 struct request {
-  telemetry::method verb = telemetry::method::get;
+  http::method verb = http::method::get;
   std::string_view target;  // as sent: path and query
   std::optional<std::string_view> content_type;
   std::optional<std::string_view> authorization;
@@ -38,7 +38,7 @@ struct response {
   bool retry_after = false;       // add Retry-After (503)
   bool www_authenticate = false;  // add WWW-Authenticate (401)
   bool close = false;             // close the connection after this response
-  telemetry::route route = telemetry::route::other;
+  http::route route = http::route::other;
 };
 
 }  // namespace analyzer::http

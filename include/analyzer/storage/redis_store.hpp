@@ -48,7 +48,7 @@ class redis_store final : public store {
   restore_result restore(std::chrono::milliseconds timeout) override;
   void start_new_generation() override;
   bool flush(std::chrono::milliseconds timeout) override;
-  void collect(std::vector<prometheus::MetricFamily>& out) const override;
+  void collect(telemetry::metric_writer& out) const override;
 
  private:
   struct impl;

@@ -4,8 +4,8 @@
 
 #include "analyzer/analytics/analyzer.hpp"
 #include "analyzer/analytics/snapshot.hpp"
-
-#include <prometheus/metric_family.h>
+#include "analyzer/api/storage_status.hpp"
+#include "analyzer/telemetry/collector.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -16,15 +16,7 @@
 
 namespace analyzer::storage {
 
-struct store_status {
-  std::string_view backend;  // "memory" or "redis"
-  bool connected = false;
-  std::uint64_t pending_writes = 0;  // queued or in flight
-  std::uint64_t written_writes = 0;  // samples confirmed written
-  std::uint64_t failed_writes = 0;   // sample writes that failed (retried while queued)
-  std::uint64_t dropped_writes = 0;  // samples dropped because the queue was full
-  std::uint64_t reconnects = 0;      // connection attempts after the first, successful or not
-};
+using store_status = api::storage_status;
 
 // The outcome of one startup restore attempt.
 enum class restore_status : std::uint8_t {
@@ -64,7 +56,7 @@ class store {
   virtual bool flush(std::chrono::milliseconds timeout) = 0;
 
   // Backend-specific metric families for GET /metrics (e.g. command latency).
-  virtual void collect(std::vector<prometheus::MetricFamily>& out) const { (void)out; }
+  virtual void collect(telemetry::metric_writer& out) const { (void)out; }
 };
 
 }  // namespace analyzer::storage

@@ -274,9 +274,7 @@ TEST(JsonWriterTest, appends_to_existing_text) {
 
 // ---- analyze -------------------------------------------------------------------------
 
-storage::store_status memory_status() {
-  return storage::store_status{.backend = "memory", .connected = true};
-}
+storage_status memory_status() { return storage_status{.backend = "memory", .connected = true}; }
 
 TEST(ResponsesTest, analyze_of_an_empty_snapshot_is_null_statistics) {
   analytics::snapshot snap;
@@ -332,11 +330,11 @@ TEST(ResponsesTest, analyze_of_a_filled_snapshot_round_trips_exactly) {
 
   std::string out;
   encode_analyze(snap, analytics::detector_config{64, 2.5, 10},
-                 storage::store_status{.backend = "redis",
-                                       .connected = false,
-                                       .pending_writes = 3,
-                                       .failed_writes = 4,
-                                       .dropped_writes = 5},
+                 storage_status{.backend = "redis",
+                                .connected = false,
+                                .pending_writes = 3,
+                                .failed_writes = 4,
+                                .dropped_writes = 5},
                  1700000123.25, out);
   const json body = json::parse(out);
 

@@ -449,6 +449,24 @@ TEST(ConfigTest, shared_window_scope_with_redis_is_accepted) {
   EXPECT_THAT(describe(flagged), HasSubstr("window_scope=shared"));
 }
 
+// A shared-scope batch is one Redis script call: its size is bounded so that no call holds
+// Redis over ~50 ms. The edge is accepted, one more is refused naming the variable.
+TEST(ConfigTest, shared_scope_caps_max_batch) {
+  auto with = [](std::size_t batch) {
+    return env_map{{"WINDOW_SCOPE", "shared"},
+                   {"REDIS_ADDR", "127.0.0.1:6379"},
+                   {"MAX_BATCH", std::to_string(batch)}};
+  };
+  EXPECT_EQ(load_ok(with(kSharedMaxBatch)).max_batch, kSharedMaxBatch);
+  const exit_request over = load_exit(with(kSharedMaxBatch + 1));
+  EXPECT_EQ(over.exit_code, 2);
+  EXPECT_THAT(over.text, HasSubstr("MAX_BATCH"));
+  EXPECT_THAT(over.text, HasSubstr("WINDOW_SCOPE=shared"));
+  // The instance scope keeps its own, larger range.
+  EXPECT_EQ(load_ok({{"MAX_BATCH", std::to_string(kSharedMaxBatch + 1)}}).max_batch,
+            kSharedMaxBatch + 1);
+}
+
 TEST(ConfigTest, first_invalid_value_stops_loading) {
   // An invalid environment is reported even when flags would be valid.
   const exit_request failure = load_exit({{"MAX_BATCH", "0"}}, {"--port", "9000"});

@@ -8,9 +8,11 @@
 #include "analyzer/http/handlers.hpp"
 #include "analyzer/http/lifecycle.hpp"
 #include "analyzer/http/service_context.hpp"
+#include "analyzer/http/service_metrics.hpp"
+#include "analyzer/storage/instance_window_path.hpp"
 #include "analyzer/storage/memory_store.hpp"
-#include "analyzer/telemetry/service_metrics.hpp"
 #include "analyzer/telemetry/text_format.hpp"
+#include "support/inline_window_call.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -31,8 +33,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using json = nlohmann::json;
-using telemetry::method;
-using telemetry::route;
+using http::method;
+using http::route;
 
 config::config test_config() {
   config::config cfg;
@@ -47,11 +49,12 @@ config::config test_config() {
 struct service {
   explicit service(config::config c = test_config(), phase initial = phase::ready)
       : cfg(std::move(c)),
-        core({cfg.window_size, cfg.anomaly_threshold, cfg.warmup}, cfg.threads + 2),
-        store(cfg.history_size),
-        metrics(core, store),
+        windows({cfg.window_size, cfg.anomaly_threshold, cfg.warmup}, cfg.threads + 2,
+                std::make_unique<storage::memory_store>(cfg.history_size), {}),
+        core(&windows.analyzer()),
+        metrics(windows),
         life(initial),
-        ctx{cfg, core, store, metrics, life} {}
+        ctx{cfg, windows, metrics, life} {}
 
   response call(method verb, std::string_view target, std::string_view body = {},
                 std::optional<std::string_view> content_type = std::nullopt,
@@ -62,7 +65,7 @@ struct service {
     req.body = body;
     req.content_type = content_type;
     req.authorization = authorization;
-    return dispatch(ctx, req);
+    return test::dispatch_inline(ctx, req);
   }
   response post(std::string_view target, std::string_view body,
                 std::optional<std::string_view> content_type = kJsonContentType,
@@ -71,16 +74,12 @@ struct service {
   }
   response get(std::string_view target) { return call(method::get, target); }
 
-  std::string scrape() const {
-    std::string text;
-    metrics.write_text(text);
-    return text;
-  }
+  std::string scrape() { return test::scrape_inline(metrics, windows); }
 
   config::config cfg;
-  analytics::analyzer core;
-  storage::memory_store store;
-  telemetry::service_metrics metrics;
+  storage::instance_window_path windows;
+  analytics::analyzer* core;
+  http::service_metrics metrics;
   lifecycle life;
   service_context ctx;
 };
@@ -166,7 +165,7 @@ TEST(RouterTest, unknown_path_is_404) {
       EXPECT_TRUE(res.allow.empty());
     }
   }
-  EXPECT_EQ(svc.core.read().seq, 0U);
+  EXPECT_EQ(svc.core->read().seq, 0U);
 }
 
 TEST(RouterTest, precheck_answers_unknown_path) {
@@ -209,7 +208,7 @@ TEST(RouterTest, put_metrics_is_405_with_allow_get_head_post) {
   expect_error(res, 405, "method_not_allowed");
   EXPECT_EQ(res.allow, "GET, HEAD, POST");
   EXPECT_EQ(res.route, route::metrics);
-  EXPECT_EQ(svc.core.read().seq, 0U);
+  EXPECT_EQ(svc.core->read().seq, 0U);
 }
 
 TEST(RouterTest, post_to_read_routes_is_405) {
@@ -219,7 +218,7 @@ TEST(RouterTest, post_to_read_routes_is_405) {
     expect_error(res, 405, "method_not_allowed");
     EXPECT_EQ(res.allow, "GET, HEAD") << target;
   }
-  EXPECT_EQ(svc.core.read().seq, 0U);
+  EXPECT_EQ(svc.core->read().seq, 0U);
 }
 
 TEST(RouterTest, responses_carry_their_route) {
@@ -249,7 +248,7 @@ TEST(RouterTest, post_one_sample_is_202) {
   EXPECT_EQ(body, (json{{"accepted", 1}, {"anomalies", 0}}));
   // One sample can have at most 2 anomalies: one digit, so no padding is needed.
   EXPECT_EQ(res.body.size(), std::string_view(R"({"accepted":1,"anomalies":0})").size());
-  EXPECT_EQ(svc.core.read().seq, 1U);
+  EXPECT_EQ(svc.core->read().seq, 1U);
 }
 
 TEST(RouterTest, ingest_body_length_does_not_depend_on_anomaly_count) {
@@ -294,8 +293,8 @@ TEST(RouterTest, post_batch_commits_every_sample) {
   const response res = svc.post("/metrics", quiet_batch(7));
   EXPECT_EQ(res.status, 202U);
   EXPECT_EQ(parse(res).value("accepted", -1), 7);
-  EXPECT_EQ(svc.core.read().seq, 7U);
-  EXPECT_EQ(svc.store.recent(100).size(), 7U);
+  EXPECT_EQ(svc.core->read().seq, 7U);
+  EXPECT_EQ(dynamic_cast<storage::memory_store&>(svc.windows.persisted()).recent(100).size(), 7U);
 }
 
 TEST(RouterTest, analysis_true_returns_results_matching_an_independent_analyzer) {
@@ -358,7 +357,7 @@ TEST(RouterTest, analysis_false_has_no_results) {
     EXPECT_FALSE(body.contains("results")) << target;
     EXPECT_EQ(body.value("accepted", -1), 2) << target;
   }
-  EXPECT_EQ(svc.core.read().seq, 6U);
+  EXPECT_EQ(svc.core->read().seq, 6U);
 }
 
 TEST(RouterTest, invalid_query_is_400_and_commits_nothing) {
@@ -370,7 +369,7 @@ TEST(RouterTest, invalid_query_is_400_and_commits_nothing) {
     const response res = svc.post(target, kOneSample);
     expect_error(res, 400, "invalid_query");
   }
-  EXPECT_EQ(svc.core.read().seq, 0U);
+  EXPECT_EQ(svc.core->read().seq, 0U);
   EXPECT_THAT(svc.scrape(),
               HasSubstr(R"(analyzer_ingest_rejected_total{reason="invalid_query"} 9)"));
 }
@@ -405,7 +404,7 @@ TEST(RouterTest, other_content_type_is_415) {
                                 "application/jsonx", "application/json-patch+json", ""}) {
     expect_error(svc.post("/metrics", kOneSample, type), 415, "unsupported_media_type");
   }
-  EXPECT_EQ(svc.core.read().seq, 0U);
+  EXPECT_EQ(svc.core->read().seq, 0U);
 }
 
 TEST(RouterTest, ingest_token_is_required_when_set) {
@@ -423,7 +422,7 @@ TEST(RouterTest, ingest_token_is_required_when_set) {
     expect_error(res, 401, "unauthorized");
     EXPECT_TRUE(res.www_authenticate) << auth.value_or("(none)");
   }
-  EXPECT_EQ(svc.core.read().seq, 0U);
+  EXPECT_EQ(svc.core->read().seq, 0U);
 }
 
 TEST(RouterTest, bearer_token_is_accepted_with_any_scheme_case) {
@@ -435,7 +434,7 @@ TEST(RouterTest, bearer_token_is_accepted_with_any_scheme_case) {
     EXPECT_EQ(res.status, 202U) << auth;
     EXPECT_FALSE(res.www_authenticate);
   }
-  EXPECT_EQ(svc.core.read().seq, 3U);
+  EXPECT_EQ(svc.core->read().seq, 3U);
 }
 
 TEST(RouterTest, read_routes_are_open_when_a_token_is_set) {
@@ -452,7 +451,7 @@ TEST(RouterTest, starting_refuses_ingest_with_retry_after) {
   const response res = svc.post("/metrics", kOneSample);
   expect_error(res, 503, "unavailable");
   EXPECT_TRUE(res.retry_after);
-  EXPECT_EQ(svc.core.read().seq, 0U);
+  EXPECT_EQ(svc.core->read().seq, 0U);
 }
 
 TEST(RouterTest, starting_ready_is_503_and_health_is_200) {
@@ -522,7 +521,7 @@ TEST(RouterTest, decode_errors_map_to_their_status) {
     const response res = svc.post("/metrics", c.body);
     expect_error(res, c.status, c.code);
   }
-  EXPECT_EQ(svc.core.read().seq, 0U);
+  EXPECT_EQ(svc.core->read().seq, 0U);
   EXPECT_EQ(svc.post("/metrics", quiet_batch(2)).status, 202U);
 }
 
@@ -540,8 +539,8 @@ TEST(RouterTest, rejected_batch_applies_nothing) {
       "/metrics", R"([{"cpu": 1, "rps": 1}, {"cpu": 2, "rps": 2}, {"cpu": 300, "rps": 3}])");
   expect_error(res, 400, "out_of_range");
   EXPECT_THAT(parse(res).value("message", ""), HasSubstr("samples[2].cpu"));
-  EXPECT_EQ(svc.core.read().seq, 0U);
-  EXPECT_TRUE(svc.store.recent(10).empty());
+  EXPECT_EQ(svc.core->read().seq, 0U);
+  EXPECT_TRUE(dynamic_cast<storage::memory_store&>(svc.windows.persisted()).recent(10).empty());
 }
 
 TEST(RouterTest, rejected_requests_are_counted_by_reason) {

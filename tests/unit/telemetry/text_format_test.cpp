@@ -4,8 +4,10 @@
 
 #include "analyzer/analytics/analyzer.hpp"
 #include "analyzer/build_info.hpp"
+#include "analyzer/http/service_metrics.hpp"
+#include "analyzer/storage/instance_window_path.hpp"
 #include "analyzer/storage/memory_store.hpp"
-#include "analyzer/telemetry/service_metrics.hpp"
+#include "support/inline_window_call.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -272,18 +274,20 @@ TEST(TextFormatTest, appends_to_existing_text) {
   EXPECT_EQ(out, "# previous\n# HELP c_total C.\n# TYPE c_total counter\nc_total 0\n");
 }
 
-// ---- service_metrics -----------------------------------------------------------------
+// ---- service_metrics (http), read through the text it scrapes ---------------------------
+
+using http::method;
+using http::route;
+using http::service_metrics;
 
 struct metrics_fixture {
-  analytics::analyzer core{analytics::detector_config{4, 2.0, 2}, 4};
-  storage::memory_store store{16};
-  service_metrics metrics{core, store};
+  storage::instance_window_path windows{
+      analytics::detector_config{4, 2.0, 2}, 4, std::make_unique<storage::memory_store>(16), {}};
+  analytics::analyzer& core = windows.analyzer();
+  storage::store& store = windows.persisted();
+  service_metrics metrics{windows};
 
-  std::string scrape() const {
-    std::string out;
-    metrics.write_text(out);
-    return out;
-  }
+  std::string scrape() { return test::scrape_inline(metrics, windows); }
 };
 
 TEST(ServiceMetricsTest, record_request_counts_by_route_method_and_status) {

@@ -1,13 +1,14 @@
 // Registration of the service's metric families and the scrape-time state collector.
-#include "analyzer/telemetry/service_metrics.hpp"
+#include "analyzer/http/service_metrics.hpp"
 
 #include "analyzer/build_info.hpp"
+#include "analyzer/telemetry/family_writer.hpp"
 #include "analyzer/telemetry/process_collector.hpp"
 #include "analyzer/telemetry/text_format.hpp"
 
 #include <limits>
 
-namespace analyzer::telemetry {
+namespace analyzer::http {
 namespace {
 
 using label_list = std::vector<prometheus::ClientMetric::Label>;
@@ -51,12 +52,10 @@ void add_series(prometheus::MetricFamily& f, label_list labels, double value) {
   f.metric.push_back(std::move(m));
 }
 
-// Gauges read from the analytics snapshot and the store at scrape time: nothing on the
-// ingest path has to maintain them.
 // The gauges of the windows (nothing of them without a snapshot: a shared-scope read that
 // failed), the store and the configuration.
-void collect_state(const analytics::snapshot* snap, const storage::store_status& st,
-                   const analytics::detector_config& cfg, const storage::store& store,
+void collect_state(const analytics::snapshot* snap, const api::storage_status& st,
+                   const analytics::detector_config& cfg,
                    std::vector<prometheus::MetricFamily>& out) {
   auto average =
       gauge_family("analyzer_rolling_average", "Mean of the current rolling window, by metric.");
@@ -126,66 +125,14 @@ void collect_state(const analytics::snapshot* snap, const storage::store_status&
                   &failed, &dropped, &reconnects, &threshold, &window_size, &build}) {
     out.push_back(std::move(*f));
   }
-  store.collect(out);
 }
-
-// The in-process state: the analyzer's snapshot and the store's status.
-class state_collector final : public prometheus::Collectable {
- public:
-  state_collector(const analytics::analyzer& analyzer, const storage::store& store)
-      : analyzer_(analyzer), store_(store) {}
-
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    const analytics::snapshot snap = analyzer_.read();
-    std::vector<prometheus::MetricFamily> out;
-    out.reserve(16);
-    collect_state(&snap, store_.status(), analyzer_.config(), store_, out);
-    return out;
-  }
-
- private:
-  const analytics::analyzer& analyzer_;
-  const storage::store& store_;
-};
 
 }  // namespace
 
-std::string_view to_string(route r) noexcept {
-  switch (r) {
-    case route::health:
-      return "/health";
-    case route::ready:
-      return "/ready";
-    case route::metrics:
-      return "/metrics";
-    case route::analyze:
-      return "/analyze";
-    case route::other:
-      break;
-  }
-  return "other";
-}
-
-std::string_view to_string(method m) noexcept {
-  switch (m) {
-    case method::get:
-      return "GET";
-    case method::head:
-      return "HEAD";
-    case method::post:
-      return "POST";
-    case method::other:
-      break;
-  }
-  return "OTHER";
-}
-
-service_metrics::service_metrics(const analytics::analyzer& analyzer, const storage::store& store)
+service_metrics::service_metrics(const storage::window_path& windows)
     : shards_(std::make_unique<shard[]>(kShards)),
-      analyzer_(analyzer),
-      store_(store),
-      state_collector_(std::make_unique<state_collector>(analyzer, store)),
-      process_collector_(std::make_unique<process_collector>()) {}
+      windows_(windows),
+      process_collector_(std::make_unique<telemetry::process_collector>()) {}
 
 service_metrics::~service_metrics() = default;
 
@@ -224,10 +171,6 @@ void service_metrics::record_rejected(api::error_code reason) noexcept {
   local_shard().rejected[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
 }
 
-void service_metrics::record_shared_commit(std::size_t samples) noexcept {
-  local_shard().shared_commits.fetch_add(samples, std::memory_order_relaxed);
-}
-
 void service_metrics::record_shared_failure(storage::shared_failure reason) noexcept {
   local_shard().shared_failures[static_cast<std::size_t>(reason)].fetch_add(
       1, std::memory_order_relaxed);
@@ -256,7 +199,7 @@ void service_metrics::collect_requests(std::vector<prometheus::MetricFamily>& ou
     for (std::size_t m = 0; m < kMethodCount; ++m) {
       for (std::size_t s = 0; s < kStatuses.size(); ++s) {
         const std::size_t series = (r * kMethodCount + m) * kStatuses.size() + s;
-        latency_histogram::reading reading;
+        telemetry::latency_histogram::reading reading;
         for (std::size_t i = 0; i < kShards; ++i) shards_[i].requests[series].add_to(reading);
         if (reading.count == 0) continue;  // a series appears with its first request
         const label_list labels{
@@ -268,13 +211,14 @@ void service_metrics::collect_requests(std::vector<prometheus::MetricFamily>& ou
         metric.label = labels;
         metric.histogram.sample_count = reading.count;
         metric.histogram.sample_sum = reading.sum_seconds;
-        metric.histogram.bucket.reserve(latency_histogram::kBuckets);
-        for (std::size_t b = 0; b < latency_histogram::kBuckets; ++b) {
+        metric.histogram.bucket.reserve(telemetry::latency_histogram::kBuckets);
+        for (std::size_t b = 0; b < telemetry::latency_histogram::kBuckets; ++b) {
           prometheus::ClientMetric::Bucket bucket;
           bucket.cumulative_count = reading.cumulative[b];
-          bucket.upper_bound = b < latency_histogram::kBoundsNs.size()
-                                   ? static_cast<double>(latency_histogram::kBoundsNs[b]) / 1e9
-                                   : std::numeric_limits<double>::infinity();
+          bucket.upper_bound =
+              b < telemetry::latency_histogram::kBoundsNs.size()
+                  ? static_cast<double>(telemetry::latency_histogram::kBoundsNs[b]) / 1e9
+                  : std::numeric_limits<double>::infinity();
           metric.histogram.bucket.push_back(bucket);
         }
         latency.metric.push_back(std::move(metric));
@@ -324,10 +268,6 @@ void service_metrics::collect_counters(std::vector<prometheus::MetricFamily>& ou
         rejected, {{"reason", std::string(api::to_string(code))}},
         total([code](shard & s) -> auto& { return s.rejected[static_cast<std::size_t>(code)]; }));
   }
-  auto shared_commits = counter_family(
-      "analyzer_shared_commits_total",
-      "WINDOW_SCOPE=shared: samples committed by the Redis script from this instance.");
-  add_series(shared_commits, {}, total([](shard & s) -> auto& { return s.shared_commits; }));
   auto shared_failures = counter_family(
       "analyzer_shared_failures_total",
       "WINDOW_SCOPE=shared: Redis calls (commits, reads) that failed, by reason; answered 503.");
@@ -337,45 +277,28 @@ void service_metrics::collect_counters(std::vector<prometheus::MetricFamily>& ou
         {{"reason", std::string(storage::to_string(static_cast<storage::shared_failure>(i)))}},
         total([i](shard & s) -> auto& { return s.shared_failures[i]; }));
   }
-  for (auto* f :
-       {&open, &connections, &accepted, &anomalies, &rejected, &shared_commits, &shared_failures}) {
+  for (auto* f : {&open, &connections, &accepted, &anomalies, &rejected, &shared_failures}) {
     out.push_back(std::move(*f));
-  }
-  if (shared_ != nullptr) {
-    const storage::shared_window_status status = shared_->status();
-    auto connected = gauge_family(
-        "analyzer_shared_connected",
-        "WINDOW_SCOPE=shared: 1 when the connection to the shared windows in Redis is up, else 0.");
-    add_series(connected, {}, status.connected ? 1.0 : 0.0);
-    auto in_flight = gauge_family("analyzer_shared_in_flight",
-                                  "WINDOW_SCOPE=shared: Redis calls (commits, reads) in flight.");
-    add_series(in_flight, {}, static_cast<double>(status.in_flight));
-    out.push_back(std::move(connected));
-    out.push_back(std::move(in_flight));
   }
 }
 
-std::vector<prometheus::MetricFamily> service_metrics::collect(const window_view* view) const {
+std::vector<prometheus::MetricFamily> service_metrics::collect(
+    const storage::read_outcome& window) const {
   std::vector<prometheus::MetricFamily> families;
-  families.reserve(32);
+  families.reserve(40);
   collect_requests(families);
   collect_counters(families);
-  auto append = [&families](std::vector<prometheus::MetricFamily> more) {
-    families.insert(families.end(), std::make_move_iterator(more.begin()),
-                    std::make_move_iterator(more.end()));
-  };
-  if (view != nullptr) {
-    collect_state(view->snap ? &*view->snap : nullptr, view->status, analyzer_.config(), store_,
-                  families);
-  } else {
-    append(state_collector_->Collect());
-  }
-  append(process_collector_->Collect());
+  collect_state(window.snap, window.status, windows_.config(), families);
+  telemetry::family_writer writer(families);
+  windows_.collect(writer);
+  auto process = process_collector_->Collect();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
   return families;
 }
 
-void service_metrics::write_text(std::string& out, const window_view* view) const {
-  write_text_format(collect(view), out);
+void service_metrics::write_text(std::string& out, const storage::read_outcome& window) const {
+  telemetry::write_text_format(collect(window), out);
 }
 
-}  // namespace analyzer::telemetry
+}  // namespace analyzer::http

@@ -4,14 +4,15 @@
 // mutex and no allocation per request. Each thread records into its own cache-aligned shard
 // (threads beyond kShards share), so io threads never bounce a cache line between cores;
 // a scrape sums the shards. The families are built at scrape time, together with the
-// gauges read from the analytics snapshot, the store and /proc.
+// gauges of a read of the active window path (either scope), that path's own families and
+// /proc.
 #pragma once
 
-#include "analyzer/analytics/analyzer.hpp"
+#include "analyzer/analytics/snapshot.hpp"
 #include "analyzer/api/error_code.hpp"
+#include "analyzer/http/route.hpp"
 #include "analyzer/storage/shared_failure.hpp"
-#include "analyzer/storage/shared_window.hpp"
-#include "analyzer/storage/store.hpp"
+#include "analyzer/storage/window_path.hpp"
 #include "analyzer/telemetry/latency_histogram.hpp"
 
 #include <prometheus/collectable.h>
@@ -27,20 +28,13 @@
 #include <string_view>
 #include <vector>
 
-namespace analyzer::telemetry {
-
-enum class route : std::uint8_t { health, ready, metrics, analyze, other };
-enum class method : std::uint8_t { get, head, post, other };
-inline constexpr std::size_t kRouteCount = 5;
-inline constexpr std::size_t kMethodCount = 4;
-
-[[nodiscard]] std::string_view to_string(route r) noexcept;
-[[nodiscard]] std::string_view to_string(method m) noexcept;
+namespace analyzer::http {
 
 class service_metrics {
  public:
-  // `analyzer` and `store` feed the gauges computed at scrape time; both outlive this.
-  service_metrics(const analytics::analyzer& analyzer, const storage::store& store);
+  // `windows` (the active path, which outlives this) gives the configuration gauges and its
+  // own families at scrape time.
+  explicit service_metrics(const storage::window_path& windows);
   ~service_metrics();
   service_metrics(const service_metrics&) = delete;
   service_metrics& operator=(const service_metrics&) = delete;
@@ -51,33 +45,20 @@ class service_metrics {
   void record_accepted(std::size_t samples, std::size_t cpu_anomalies,
                        std::size_t rps_anomalies) noexcept;
   void record_rejected(api::error_code reason) noexcept;
-  // WINDOW_SCOPE=shared: samples committed by the Redis script; calls that failed.
-  void record_shared_commit(std::size_t samples) noexcept;
+  // WINDOW_SCOPE=shared: a call to Redis that failed (answered 503 or 504).
   void record_shared_failure(storage::shared_failure reason) noexcept;
-  // WINDOW_SCOPE=shared: adds analyzer_shared_connected and analyzer_shared_in_flight to
-  // scrapes. Call before serving; `window` outlives this.
-  void attach_shared(const storage::shared_window* window) noexcept { shared_ = window; }
   // Connection lifecycle, from the server: a connection served, one refused at
   // MAX_CONNECTIONS, one closed (after being served).
   void record_connection_opened() noexcept;
   void record_connection_refused() noexcept;
   void record_connection_closed() noexcept;
 
-  // The windows and the store as a scrape reports them when they are not the in-process
-  // analyzer and store: in shared scope, a snapshot read from Redis for this scrape
-  // (nothing when the read failed: the window gauges are left out) and the status of the
-  // connection to it.
-  struct window_view {
-    std::optional<analytics::snapshot> snap;
-    storage::store_status status;
-  };
-
-  // Every family, in the order of the text format; the window gauges from `view` when
-  // given, else from the in-process analyzer and store.
+  // Every family, in the order of the text format; the window and storage gauges from
+  // `window` (a read of the active path: without the window gauges when it failed).
   [[nodiscard]] std::vector<prometheus::MetricFamily> collect(
-      const window_view* view = nullptr) const;
+      const storage::read_outcome& window) const;
   // The same, serialized in the Prometheus text format 0.0.4.
-  void write_text(std::string& out, const window_view* view = nullptr) const;
+  void write_text(std::string& out, const storage::read_outcome& window) const;
 
  private:
   // Statuses the service answers with; index 0 collects anything else.
@@ -89,11 +70,10 @@ class service_metrics {
   static constexpr std::size_t kSeries = kRouteCount * kMethodCount * kStatuses.size();
   static constexpr std::size_t kShards = 8;
   struct alignas(64) shard {
-    std::array<latency_histogram, kSeries> requests;
+    std::array<telemetry::latency_histogram, kSeries> requests;
     std::atomic<std::uint64_t> accepted{0};
     std::array<std::atomic<std::uint64_t>, analytics::kMetricCount> anomalies{};
     std::array<std::atomic<std::uint64_t>, kRejectReasons> rejected{};
-    std::atomic<std::uint64_t> shared_commits{0};
     std::array<std::atomic<std::uint64_t>, storage::kSharedFailureCount> shared_failures{};
   };
   [[nodiscard]] shard& local_shard() noexcept;
@@ -105,11 +85,8 @@ class service_metrics {
   std::atomic<std::uint64_t> connections_opened_{0};
   std::atomic<std::uint64_t> connections_refused_{0};
   std::atomic<std::uint64_t> connections_closed_{0};
-  const storage::shared_window* shared_ = nullptr;
-  const analytics::analyzer& analyzer_;
-  const storage::store& store_;
-  std::unique_ptr<prometheus::Collectable> state_collector_;
+  const storage::window_path& windows_;
   std::unique_ptr<prometheus::Collectable> process_collector_;
 };
 
-}  // namespace analyzer::telemetry
+}  // namespace analyzer::http

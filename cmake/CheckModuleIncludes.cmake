@@ -1,0 +1,40 @@
+# cmake -DROOT=<source dir> -DGRAPH=<module_graph.txt> -P CheckModuleIncludes.cmake
+# Fails when a file of module M includes "analyzer/<X>/..." for a module X that is neither M
+# nor one of M's declared dependencies (module_graph.txt: "M:dep1,dep2" per line).
+cmake_minimum_required(VERSION 3.25)
+file(STRINGS ${GRAPH} lines)
+set(modules "")
+foreach(line IN LISTS lines)
+  string(REPLACE ":" ";" parts "${line}")
+  list(GET parts 0 m)
+  list(LENGTH parts n)
+  set(deps "")
+  if(n GREATER 1)
+    list(GET parts 1 deps_text)
+    string(REPLACE "," ";" deps "${deps_text}")
+  endif()
+  set(allowed_${m} ${m} ${deps})
+  list(APPEND modules ${m})
+endforeach()
+
+set(violations "")
+foreach(m IN LISTS modules)
+  file(GLOB_RECURSE files ${ROOT}/src/${m}/* ${ROOT}/include/analyzer/${m}/*)
+  foreach(f IN LISTS files)
+    file(STRINGS ${f} includes REGEX "^[ \t]*#[ \t]*include[ \t]+\"analyzer/[a-z_]+/")
+    foreach(inc IN LISTS includes)
+      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]+\"analyzer/([a-z_]+)/.*" "\\1" target "${inc}")
+      list(FIND allowed_${m} ${target} found)
+      if(found EQUAL -1)
+        file(RELATIVE_PATH rel ${ROOT} ${f})
+        string(APPEND violations "  ${rel}: module '${m}' includes module '${target}', "
+                                 "which it does not depend on\n")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+
+if(NOT violations STREQUAL "")
+  message(FATAL_ERROR "module graph violated (declare the dependency in CMakeLists.txt, or "
+                      "move the code so that the graph stays acyclic):\n${violations}")
+endif()

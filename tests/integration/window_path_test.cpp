@@ -1,0 +1,193 @@
+// The HTTP layer against the window_path interface, with a path whose answers come on other
+// threads at scripted moments: the one session/router/handler path must answer each request
+// exactly once, in order, whichever thread the outcome arrives on and whenever it does.
+#include "analyzer/storage/instance_window_path.hpp"
+#include "analyzer/storage/memory_store.hpp"
+#include "support/http_client.hpp"
+#include "support/redis_server.hpp"
+#include "support/test_service.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace analyzer::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+enum class timing {
+  other_thread_before_return,  // answered on another thread while commit() still runs
+  later,                       // answered on a worker thread after commit() returned
+};
+
+// The in-process path, with its answers delivered as `mode` says.
+class scripted_path final : public storage::window_path {
+ public:
+  explicit scripted_path(timing mode)
+      : mode_(mode),
+        inner_(analytics::detector_config{}, 8, std::make_unique<storage::memory_store>(64),
+               storage::restore_options{}),
+        worker_([this] { run(); }) {}
+  ~scripted_path() override {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+  scripted_path(const scripted_path&) = delete;
+  scripted_path& operator=(const scripted_path&) = delete;
+
+  std::string_view scope() const noexcept override { return "instance"; }
+  const analytics::detector_config& config() const noexcept override { return inner_.config(); }
+  api::storage_status status() const noexcept override { return inner_.status(); }
+  void collect(telemetry::metric_writer& out) const override { inner_.collect(out); }
+  storage::restore_outcome open(const std::function<bool()>& keep_trying) override {
+    return inner_.open(keep_trying);
+  }
+  void stop(std::chrono::milliseconds budget) override { inner_.stop(budget); }
+
+  void commit(const storage::commit_request& req, storage::window_receiver& to) override {
+    // Commit now (the order is the caller's); deliver the outcome as scripted.
+    std::vector<analytics::commit_result> results;
+    for (const auto& s : req.samples) {
+      results.push_back(inner_.analyzer().commit(s.timestamp, s.cpu, s.rps));
+    }
+    deliver([keep = to.retain(), results = std::move(results)] {
+      storage::commit_outcome out;
+      out.results = results;
+      keep->on_commit(out);
+    });
+  }
+
+  void read(storage::window_receiver& to) override {
+    deliver([this, keep = to.retain()] {
+      const analytics::snapshot snap = inner_.analyzer().read();
+      storage::read_outcome out;
+      out.snap = &snap;
+      out.status = inner_.status();
+      keep->on_read(out);
+    });
+  }
+
+  std::atomic<std::uint64_t> delivered{0};
+
+ private:
+  void deliver(std::function<void()> answer) {
+    if (mode_ == timing::other_thread_before_return) {
+      std::thread([&answer] { answer(); }).join();
+      delivered.fetch_add(1);
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(std::move(answer));
+    }
+    cv_.notify_all();
+  }
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      auto answer = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      std::this_thread::sleep_for(2ms);  // well after commit() returned
+      answer();
+      delivered.fetch_add(1);
+      lock.lock();
+    }
+  }
+
+  timing mode_;
+  storage::instance_window_path inner_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+class WindowPathTest : public ::testing::TestWithParam<timing> {};
+
+// Every request answered once, with its own outcome, and pipelined answers in order.
+TEST_P(WindowPathTest, answers_arrive_once_in_order_from_any_thread) {
+  auto path = std::make_unique<scripted_path>(GetParam());
+  scripted_path& scripted = *path;
+  test_service svc(test_config(), std::move(path));
+  http_client client(svc.port());
+  for (int i = 1; i <= 20; ++i) {
+    const auto reply = client.post_json("/metrics?analysis=true",
+                                        R"({"cpu": )" + std::to_string(i) + R"(, "rps": 100})");
+    ASSERT_EQ(reply.status, 202U) << reply.body;
+    const json body = json::parse(reply.body);
+    EXPECT_EQ(body.at("accepted"), 1);
+    EXPECT_EQ(body.at("results").at(0).at("seq"), i) << reply.body;
+  }
+  // Pipelined: three requests in one write, three answers in request order.
+  std::string pipelined;
+  for (int i = 0; i < 3; ++i) {
+    const std::string sample = R"({"cpu": 50, "rps": 100})";
+    pipelined +=
+        "POST /metrics?analysis=true HTTP/1.1\r\nHost: t\r\nContent-Type: "
+        "application/json\r\nContent-Length: " +
+        std::to_string(sample.size()) + "\r\n\r\n" + sample;
+  }
+  pipelined += "GET /analyze HTTP/1.1\r\nHost: t\r\n\r\n";
+  client.send_raw(pipelined);
+  for (int i = 0; i < 3; ++i) {
+    const auto reply = client.read_reply();
+    ASSERT_EQ(reply.status, 202U);
+    EXPECT_EQ(json::parse(reply.body).at("results").at(0).at("seq"), 21 + i);
+  }
+  const auto analyze = client.read_reply();
+  ASSERT_EQ(analyze.status, 200U);
+  EXPECT_EQ(json::parse(analyze.body).at("samples_total"), 23);
+  const auto scrape = client.get("/metrics");
+  ASSERT_EQ(scrape.status, 200U);
+  EXPECT_NE(scrape.body.find("analyzer_commits_total 23"), std::string::npos) << scrape.body;
+  EXPECT_EQ(scripted.delivered.load(), 20U + 3U + 1U + 1U);
+}
+
+// A client that leaves before its answer arrives: the answer finds the session kept alive by
+// the path (retain), is dropped with the connection, and the service goes on.
+TEST(WindowPathLateTest, a_client_gone_before_the_answer_does_not_break_the_service) {
+  auto path = std::make_unique<scripted_path>(timing::later);
+  scripted_path& scripted = *path;
+  test_service svc(test_config(), std::move(path));
+  for (int i = 0; i < 10; ++i) {
+    http_client gone(svc.port());
+    gone.send_raw(
+        "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        "Content-Length: 23\r\n\r\n{\"cpu\": 10, \"rps\": 100}");
+  }  // closed without reading
+  ASSERT_TRUE(eventually([&] { return scripted.delivered.load() >= 10; }, 10s));
+  http_client client(svc.port());
+  const auto analyze = client.get("/analyze");
+  ASSERT_EQ(analyze.status, 200U);
+  EXPECT_EQ(json::parse(analyze.body).at("samples_total"), 10);
+}
+
+INSTANTIATE_TEST_SUITE_P(Timings, WindowPathTest,
+                         ::testing::Values(timing::other_thread_before_return, timing::later),
+                         [](const auto& info) {
+                           return info.param == timing::later ? std::string("later")
+                                                              : std::string("before_return");
+                         });
+
+}  // namespace
+}  // namespace analyzer::test
