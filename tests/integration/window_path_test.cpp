@@ -182,12 +182,13 @@ TEST(WindowPathLateTest, a_client_gone_before_the_answer_does_not_break_the_serv
   EXPECT_EQ(json::parse(analyze.body).at("samples_total"), 10);
 }
 
+std::string timing_name(const ::testing::TestParamInfo<timing>& param) {
+  return param.param == timing::later ? "later" : "before_return";
+}
+
 INSTANTIATE_TEST_SUITE_P(Timings, WindowPathTest,
                          ::testing::Values(timing::other_thread_before_return, timing::later),
-                         [](const auto& info) {
-                           return info.param == timing::later ? std::string("later")
-                                                              : std::string("before_return");
-                         });
+                         timing_name);
 
 }  // namespace
 }  // namespace analyzer::test
