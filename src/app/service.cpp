@@ -8,7 +8,7 @@
 
 namespace analyzer::app {
 
-service::service(config::config cfg, http::server_options options)
+service::service(const config::config& cfg, http::server_options options)
     : service(cfg, options, storage::make_window_path(cfg)) {}
 
 service::service(config::config cfg, http::server_options options,

@@ -10,9 +10,6 @@
 namespace analyzer::http {
 namespace {
 
-using http::method;
-using http::route;
-
 constexpr std::string_view kAllowRead = "GET, HEAD";
 constexpr std::string_view kAllowIngest = "GET, HEAD, POST";
 

@@ -23,7 +23,7 @@ class service {
  public:
   // Builds every part; nothing listens yet and the phase is `starting`. Throws what the
   // parts throw (an invalid detector configuration: std::invalid_argument).
-  service(config::config cfg, http::server_options options);
+  service(const config::config& cfg, http::server_options options);
   // The same around a given window path (tests: a path with scripted timing).
   service(config::config cfg, http::server_options options,
           std::unique_ptr<storage::window_path> windows);
