@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -41,9 +42,14 @@ restore_outcome instance_window_path::open(const std::function<bool()>& keep_try
 
 void instance_window_path::stop(std::chrono::milliseconds budget) {
   if (stopped_.exchange(true)) return;
+  // One deadline for both: what the flush leaves of the budget bounds the store's stop.
+  const auto deadline = std::chrono::steady_clock::now() + budget;
   if (!store_->flush(budget)) {
     spdlog::warn("shutdown: store still had pending writes at the deadline");
   }
+  store_->stop(std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now()),
+                        std::chrono::milliseconds{0}));
 }
 
 }  // namespace analyzer::storage

@@ -4,8 +4,18 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <spdlog/spdlog.h>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+
+#include <array>
+#include <cerrno>
+#include <mutex>
+#include <system_error>
+#include <thread>
 
 namespace analyzer::storage {
 
@@ -14,6 +24,14 @@ namespace net = boost::asio;
 struct redis_connection::pending_command {
   reply_handler done;
   bool internal = false;  // handshake commands are not counted as pipelined work
+};
+
+// Shared by the connection and its resolving thread. The thread posts its result to `ioc`
+// under `mutex` unless the connection abandoned the job (ioc null) first; so once abandon()
+// returned, the thread no longer touches the io_context.
+struct redis_connection::resolve_job {
+  std::mutex mutex;
+  net::io_context* ioc = nullptr;  // under mutex; null once abandoned
 };
 
 namespace {
@@ -39,6 +57,34 @@ bool is_numeric_host(const std::string& host) {
   return !ec;
 }
 
+// getaddrinfo, the first address as numeric text (what Asio's resolver gave: any family,
+// AI_ADDRCONFIG).
+resolved_host system_resolve(const std::string& host, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
+  if (rc != 0) {
+    return {
+        {},
+        rc == EAI_SYSTEM ? std::system_category().message(errno) : std::string(gai_strerror(rc))};
+  }
+  resolved_host out{{}, "no address"};
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    std::array<char, NI_MAXHOST> text{};
+    if (::getnameinfo(a->ai_addr, a->ai_addrlen, text.data(), text.size(), nullptr, 0,
+                      NI_NUMERICHOST) == 0) {
+      out = {text.data(), {}};
+      break;
+    }
+  }
+  ::freeaddrinfo(found);
+  return out;
+}
+
 std::string reply_text(const redisReply* reply) {
   if (reply == nullptr) return "no reply";
   if (reply->str != nullptr) return std::string(reply->str, reply->len);
@@ -53,12 +99,12 @@ redis_connection::redis_connection(net::io_context& ioc, redis_connection_option
       options_(std::move(options)),
       on_ready_(std::move(on_ready)),
       on_closed_(std::move(on_closed)),
-      resolver_(ioc),
       descriptor_(ioc),
       connect_timer_(ioc),
       command_timer_(ioc) {}
 
 redis_connection::~redis_connection() {
+  abandon();
   // Owners close() before letting go; this only guards against a context still open (an
   // io_context stopped before the close ran). hiredis closes the descriptor itself, so
   // Asio lets go of it first; without hooks and owner, the replies hiredis still holds
@@ -85,17 +131,47 @@ void redis_connection::connect() {
     connect_to(addr.host);
     return;
   }
-  resolver_.async_resolve(
-      addr.host, std::to_string(addr.port),
-      [self](boost::system::error_code ec, const net::ip::tcp::resolver::results_type& results) {
-        if (self->finished_ || self->context_ != nullptr) return;
-        if (ec || results.empty()) {
-          self->finish("cannot resolve " + self->options_.address.host + ": " +
-                       (ec ? ec.message() : std::string("no address")));
-          return;
-        }
-        self->connect_to(results.begin()->endpoint().address().to_string());
-      });
+  start_resolve();
+}
+
+void redis_connection::start_resolve() {
+  auto job = std::make_shared<resolve_job>();
+  job->ioc = &ioc_;
+  resolving_ = job;
+  std::weak_ptr<redis_connection> weak = shared_from_this();
+  auto work = [job, weak, resolve = options_.resolve, host = options_.address.host,
+               port = options_.address.port] {
+    resolved_host result = resolve ? resolve(host, port) : system_resolve(host, port);
+    std::lock_guard lock(job->mutex);
+    if (job->ioc == nullptr) return;  // abandoned: the io_context may be gone
+    net::post(*job->ioc, [job, weak, result = std::move(result)] {
+      auto self = weak.lock();
+      if (!self || self->resolving_ != job) return;  // closed meanwhile
+      self->resolving_.reset();
+      if (self->finished_ || self->context_ != nullptr) return;
+      if (!result.error.empty() || result.numeric.empty()) {
+        self->finish("cannot resolve " + self->options_.address.host + ": " +
+                     (result.error.empty() ? std::string("no address") : result.error));
+        return;
+      }
+      self->connect_to(result.numeric);
+    });
+  };
+  try {
+    std::thread(std::move(work)).detach();
+  } catch (const std::system_error& e) {
+    resolving_.reset();
+    finish("cannot resolve " + options_.address.host + ": no thread for it: " + e.what());
+  }
+}
+
+void redis_connection::abandon() noexcept {
+  if (!resolving_) return;
+  {
+    std::lock_guard lock(resolving_->mutex);
+    resolving_->ioc = nullptr;
+  }
+  resolving_.reset();
 }
 
 void redis_connection::connect_to(const std::string& numeric_host) {
@@ -209,7 +285,7 @@ void redis_connection::close(const std::string& reason) {
   if (context_ != nullptr) {
     redisAsyncFree(context_);  // deferred by hiredis when called inside its callback
   } else {
-    resolver_.cancel();
+    abandon();
     finish(reason);
   }
 }

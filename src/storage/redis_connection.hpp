@@ -2,24 +2,31 @@
 // new object) driven by a posix::stream_descriptor on the store's single io thread.
 //
 // hiredis 0.14 asks for read/write interest through hooks and has no timeouts: connect
-// and command deadlines are steady_timers here. A host name is resolved with Asio's
-// asynchronous resolver (hiredis would call getaddrinfo on the io thread), and hiredis is
-// handed the numeric address. An error reply that says the node cannot serve writes now
-// (READONLY, LOADING, MASTERDOWN) closes the connection after it is delivered, so that the
-// owner reconnects and resolves again (a failover moves the name to another node). Its cleanup hook
-// may run inside redisAsyncHandleRead (a reply callback freeing the context); the hook only
-// releases the descriptor (hiredis owns and closes the fd) and marks the context gone, and every
-// path re-checks that after calling into hiredis.
+// and command deadlines are steady_timers here. A host name is resolved by getaddrinfo on a
+// detached thread of its own (hiredis would call it on the io thread), and hiredis is handed
+// the numeric address. Not Asio's resolver: its async_resolve runs getaddrinfo on an internal
+// thread, counts as outstanding work until getaddrinfo returns even after cancel() (so
+// io_context::run() does not return), and the io_context's destructor joins that thread,
+// so a getaddrinfo stuck on an unreachable DNS server (up to timeout × attempts × servers
+// of resolv.conf) held up the owner's stop and its destruction past any deadline. Here a
+// resolution holds nothing: close(), abandon() and the destructor only mark it abandoned
+// (under the job's mutex, which the resolving thread takes before it posts the result), so
+// the io_context may stop and go at once; the thread ends on its own when getaddrinfo does. An
+// error reply that says the node cannot serve writes now (READONLY, LOADING, MASTERDOWN) closes the
+// connection after it is delivered, so that the owner reconnects and resolves again (a failover
+// moves the name to another node). Its cleanup hook may run inside redisAsyncHandleRead (a reply
+// callback freeing the context); the hook only releases the descriptor (hiredis owns and closes the
+// fd) and marks the context gone, and every path re-checks that after calling into hiredis.
 #pragma once
 
 #include "analyzer/config/redis_address.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -32,12 +39,21 @@ struct redisReply;
 
 namespace analyzer::storage {
 
+// A host name resolved to one numeric address (`numeric`), or why not (`error`).
+struct resolved_host {
+  std::string numeric;
+  std::string error;
+};
+// Called on a thread of its own; may block (tests replace getaddrinfo with it).
+using resolve_function = std::function<resolved_host(const std::string& host, std::uint16_t port)>;
+
 struct redis_connection_options {
   config::redis_address address;
   std::string password;  // AUTH when not empty
   int db = 0;            // SELECT when not 0
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{2000};
+  resolve_function resolve;  // empty: getaddrinfo
 };
 
 class redis_connection : public std::enable_shared_from_this<redis_connection> {
@@ -63,12 +79,17 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
   bool command(const std::vector<std::string_view>& args, reply_handler done);
   // Drops the connection now; pending commands complete with a null reply.
   void close(const std::string& reason);
+  // Stops waiting for a host name resolution in progress (its result is dropped), without
+  // calling back. For an owner whose io_context no longer runs (close() could not run on it)
+  // before that io_context is destroyed; close() and the destructor do it too.
+  void abandon() noexcept;
 
   [[nodiscard]] bool ready() const noexcept { return ready_; }
   [[nodiscard]] std::size_t outstanding() const noexcept { return sent_at_.size(); }
 
  private:
   struct pending_command;
+  struct resolve_job;
   static void on_connect(const redisAsyncContext* ctx, int status);
   static void on_disconnect(const redisAsyncContext* ctx, int status);
   static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
@@ -78,6 +99,7 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
   static void del_write(void* self);
   static void cleanup(void* self);
 
+  void start_resolve();
   void connect_to(const std::string& numeric_host);
   void wait_readable();
   void wait_writable();
@@ -91,7 +113,7 @@ class redis_connection : public std::enable_shared_from_this<redis_connection> {
   ready_handler on_ready_;
   closed_handler on_closed_;
   redisAsyncContext* context_ = nullptr;
-  boost::asio::ip::tcp::resolver resolver_;
+  std::shared_ptr<resolve_job> resolving_;  // a host name resolution in progress
   boost::asio::posix::stream_descriptor descriptor_;
   boost::asio::steady_timer connect_timer_;
   boost::asio::steady_timer command_timer_;

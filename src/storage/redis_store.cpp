@@ -3,6 +3,7 @@
 
 #include "analyzer/storage/redis_layout.hpp"
 #include "log_throttle.hpp"
+#include "redis_client.hpp"
 #include "redis_connection.hpp"
 
 #include <hiredis/hiredis.h>
@@ -10,7 +11,6 @@
 #include <limits>
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -22,8 +22,6 @@
 #include <deque>
 #include <future>
 #include <mutex>
-#include <random>
-#include <thread>
 
 namespace analyzer::storage {
 
@@ -93,10 +91,20 @@ struct redis_store::impl {
   explicit impl(redis_store_options o)
       : options(std::move(o)),
         legacy(make_legacy_keys(options.key_prefix, options.instance_id)),
-        generation_pointer(generation_key(options.key_prefix, options.instance_id)) {}
+        generation_pointer(generation_key(options.key_prefix, options.instance_id)),
+        client(client_options(options),
+               {.on_ready = [this](const auto&) { on_ready(); },
+                .on_closed = [this](const std::string& reason) { note_failure(reason); },
+                .on_stopping = [this] { tick_timer.cancel(); }}) {}
 
-  // Declared first, destroyed last: the connection, timers and handlers bound to it go first.
-  net::io_context ioc{1};
+  static redis_client_options client_options(const redis_store_options& o) {
+    redis_client_options c;
+    c.connection = {o.address, o.password, o.db, o.connect_timeout, o.command_timeout, {}};
+    c.backoff_initial = o.backoff_initial;
+    c.backoff_max = o.backoff_max;
+    c.log_name = "redis";
+    return c;
+  }
 
   redis_store_options options;
   legacy_redis_keys legacy;
@@ -110,25 +118,22 @@ struct redis_store::impl {
   std::uint64_t dropped_max = 0;  // the newest seq dropped on overflow
   bool pump_posted = false;
   bool writer_idle = true;  // no tick armed: the next sample must wake the writer
-  std::atomic<bool> connected{false};
   std::atomic<std::uint64_t> written{0};
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::uint64_t> dropped{0};
-  std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> restore_attempts{0};
   std::atomic<std::uint64_t> restore_skipped{0};
   std::atomic<std::uint64_t> lost_in_redis{0};  // times Redis had lost confirmed samples
   std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size() + 1> latency_counts{};
   std::atomic<double> latency_sum{0.0};
 
+  // The io thread, the connection, reconnects with backoff. Declared before everything
+  // bound to its io_context (destroyed after it).
+  redis_client client;
+  net::io_context& ioc = client.ioc();
+
   // io thread only.
-  std::shared_ptr<redis_connection> conn;
   std::size_t in_flight_batches = 0;
-  std::chrono::milliseconds backoff{0};
-  bool attempted = false;  // a first connection attempt was made
-  bool stopping = false;
-  std::string last_failure;
-  log_throttle connect_log{std::chrono::seconds(10)};
   log_throttle write_log{std::chrono::seconds(10)};
   // The keys written; nothing is written before a restore or a new generation chose them.
   std::optional<redis_keys> keys;
@@ -137,91 +142,23 @@ struct redis_store::impl {
   std::array<std::optional<std::pair<std::uint64_t, analytics::anomaly_record>>,
              analytics::kMetricCount>
       last_anomaly;
-  std::minstd_rand jitter{std::random_device{}()};
 
-  std::thread thread;
-  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
-  net::steady_timer reconnect_timer{ioc};
   net::steady_timer tick_timer{ioc};
   bool tick_armed = false;  // io thread only
 
-  void start() {
-    net::post(ioc, [this] { connect_now(); });
-    thread = std::thread([this] { ioc.run(); });
-  }
+  void start() { client.start(); }
 
-  void stop() {
-    net::post(ioc, [this] {
-      stopping = true;
-      reconnect_timer.cancel();
-      tick_timer.cancel();
-      if (conn) conn->close("store shutting down");
-    });
-    work.reset();
-    auto done = std::async(std::launch::async, [this] { thread.join(); });
-    if (done.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
-      ioc.stop();  // a hiredis callback that never came: do not hang the exit
-    }
-    done.wait();
-    conn.reset();
-  }
-
-  void connect_now() {
-    if (stopping) return;
-    if (attempted) reconnects.fetch_add(1, std::memory_order_relaxed);
-    attempted = true;
-    redis_connection_options o{options.address, options.password, options.db,
-                               options.connect_timeout, options.command_timeout};
-    auto c = std::make_shared<redis_connection>(
-        ioc, std::move(o), [this] { on_ready(); },
-        [this](const std::string& reason) { on_closed(reason); });
-    conn = c;
-    c->connect();
-  }
+  // Stops the writer's tick, closes the connection (batches in flight fail and stay
+  // queued) and joins the io thread, bounded by `budget`. Idempotent.
+  void stop(std::chrono::milliseconds budget) { client.stop(clock::now() + budget); }
 
   void on_ready() {
-    connected.store(true, std::memory_order_release);
-    std::uint64_t suppressed = 0;
-    if (connect_log.allow(suppressed)) {
-      spdlog::info("redis: connected to {}{}", options.address.to_string(),
-                   suppressed > 0 ? fmt::format(" ({} similar lines left out)", suppressed) : "");
-    }
+    client.mark_connected();
     pump();
   }
 
   // A command succeeded: the server is usable, so the next failure starts the backoff over.
-  void on_command_succeeded() {
-    backoff = std::chrono::milliseconds{0};
-    if (!last_failure.empty()) {
-      last_failure.clear();
-      connect_log.reset();
-    }
-  }
-
-  void on_closed(const std::string& reason) {
-    const bool was_connected = connected.exchange(false, std::memory_order_acq_rel);
-    conn.reset();
-    note_failure(reason);
-    if (stopping) return;
-    // The backoff grows until a command succeeds, not just until a handshake does: a
-    // server that accepts connections and fails every command is retried ever more slowly.
-    backoff = std::clamp(backoff * 2, options.backoff_initial, options.backoff_max);
-    const auto delay = std::chrono::milliseconds(
-        static_cast<long long>(static_cast<double>(backoff.count()) *
-                               std::uniform_real_distribution<double>(0.8, 1.2)(jitter)));
-    std::uint64_t suppressed = 0;
-    if ((reason != last_failure || was_connected) && connect_log.allow(suppressed)) {
-      spdlog::warn("redis: {} {}: {}; reconnecting in {} ms (backoff up to {} ms){}",
-                   options.address.to_string(), was_connected ? "disconnected" : "unavailable",
-                   reason, delay.count(), options.backoff_max.count(),
-                   suppressed > 0 ? fmt::format(" ({} similar lines left out)", suppressed) : "");
-    }
-    last_failure = reason;
-    reconnect_timer.expires_after(delay);
-    reconnect_timer.async_wait([this](boost::system::error_code ec) {
-      if (!ec) connect_now();
-    });
-  }
+  void on_command_succeeded() { client.command_succeeded(); }
 
   // Inserts in seq order (io threads append in nearly that order; a straggler goes a few
   // places back).
@@ -276,7 +213,7 @@ struct redis_store::impl {
     send_ready_batches();
     // Keep ticking while samples arrive: the writer sleeps (and the next sample wakes it)
     // only after a whole tick found nothing to do.
-    if (!tick_armed && !stopping) {
+    if (!tick_armed && !client.stopping()) {
       tick_armed = true;
       tick_timer.expires_after(kWriteTick);
       tick_timer.async_wait([this](boost::system::error_code ec) {
@@ -317,7 +254,7 @@ struct redis_store::impl {
   }
 
   void send_ready_batches() {
-    while (keys && conn && conn->ready() && in_flight_batches < options.max_in_flight) {
+    while (keys && client.ready_connection() && in_flight_batches < options.max_in_flight) {
       std::vector<analytics::commit_result> batch;
       bool allow_gap = false;
       if (!take_batch(batch, allow_gap)) break;
@@ -369,6 +306,7 @@ struct redis_store::impl {
     const auto started = clock::now();
     auto shared_batch = std::make_shared<std::vector<analytics::commit_result>>(std::move(batch));
     ++in_flight_batches;
+    const auto conn = client.connection();
     const bool sent =
         conn->command(args, [this, shared_batch, started, c = conn](const redisReply* reply) {
           --in_flight_batches;
@@ -400,7 +338,7 @@ struct redis_store::impl {
                   "redis: batch write failed: {}{}", reason,
                   suppressed > 0 ? fmt::format(" ({} similar lines left out)", suppressed) : "");
             }
-            c->close("write failed: " + reason);
+            if (c == client.connection()) client.close("write failed: " + reason);
           }
         });
     if (!sent) {
@@ -552,8 +490,9 @@ struct redis_store::impl {
 
   // Step 1: which generation is in use, and whether layout-1 keys exist.
   void try_restore(const std::shared_ptr<restore_call>& call) {
-    if (call->answered.load() || stopping) return;
-    if (!conn || !conn->ready()) {
+    if (call->answered.load() || client.stopping()) return;
+    const auto conn = client.ready_connection();
+    if (!conn) {
       // Not connected (yet): look again shortly; the caller's deadline ends the attempt.
       auto timer = std::make_shared<net::steady_timer>(ioc, std::chrono::milliseconds(20));
       timer->async_wait([this, timer, call](boost::system::error_code) { try_restore(call); });
@@ -585,7 +524,8 @@ struct redis_store::impl {
 
   // Step 2 (layout 2): the state hash and the newest window of records.
   void read_generation(const std::shared_ptr<restore_call>& call, const std::string& generation) {
-    if (!conn || !conn->ready()) return fail(call, "connection lost");
+    const auto conn = client.ready_connection();
+    if (!conn) return fail(call, "connection lost");
     const redis_keys k = make_keys(options.key_prefix, options.instance_id, generation);
     auto hash = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
     auto hash_error = std::make_shared<std::string>();
@@ -623,7 +563,8 @@ struct redis_store::impl {
   // Step 2 (layout 1 of release 0.1.0): read it once; its window seeds layout 2.
   void read_legacy(const std::shared_ptr<restore_call>& call,
                    std::vector<std::pair<std::string, std::string>> hash) {
-    if (!conn || !conn->ready()) return fail(call, "connection lost");
+    const auto conn = client.ready_connection();
+    if (!conn) return fail(call, "connection lost");
     auto shared_hash =
         std::make_shared<std::vector<std::pair<std::string, std::string>>>(std::move(hash));
     conn->command(
@@ -687,17 +628,20 @@ struct redis_store::impl {
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    std::promise<void> done;
-    auto future = done.get_future();
-    net::post(ioc, [this, now, &done] {
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    net::post(ioc, [this, now, done] {
       choose_generation(std::to_string(now), 0);
       spdlog::warn("redis: writing generation {} from seq 1 ({}); earlier keys are kept",
                    current_generation, keys->state);
       for (auto& a : last_anomaly) a.reset();
-      done.set_value();
+      done->set_value();
       pump();
     });
-    future.wait();
+    // After stop() the io thread is gone (its io_context stopped) and nothing runs it.
+    while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      if (ioc.stopped()) return;
+    }
   }
 
   bool flush(std::chrono::milliseconds timeout) {
@@ -712,7 +656,9 @@ redis_store::redis_store(redis_store_options options)
   impl_->start();
 }
 
-redis_store::~redis_store() { impl_->stop(); }
+redis_store::~redis_store() { impl_->stop(redis_client::kDefaultStopBudget); }
+
+void redis_store::stop(std::chrono::milliseconds budget) { impl_->stop(budget); }
 
 void redis_store::append(const analytics::commit_result& committed) noexcept {
   impl_->append(committed);
@@ -721,7 +667,7 @@ void redis_store::append(const analytics::commit_result& committed) noexcept {
 store_status redis_store::status() const noexcept {
   store_status s;
   s.backend = "redis";
-  s.connected = impl_->connected.load(std::memory_order_acquire);
+  s.connected = impl_->client.connected();
   {
     std::lock_guard lock(impl_->queue_mutex);
     s.pending_writes = impl_->queue.size() + impl_->in_flight_samples;
@@ -729,7 +675,7 @@ store_status redis_store::status() const noexcept {
   s.written_writes = impl_->written.load(std::memory_order_relaxed);
   s.failed_writes = impl_->failed.load(std::memory_order_relaxed);
   s.dropped_writes = impl_->dropped.load(std::memory_order_relaxed);
-  s.reconnects = impl_->reconnects.load(std::memory_order_relaxed);
+  s.reconnects = impl_->client.reconnects();
   return s;
 }
 

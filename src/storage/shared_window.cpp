@@ -2,12 +2,12 @@
 #include "analyzer/storage/shared_window.hpp"
 
 #include "analyzer/analytics/window_stats.hpp"
+#include "redis_client.hpp"
 #include "redis_connection.hpp"
 
 #include <hiredis/hiredis.h>
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,9 +18,7 @@
 #include <bit>
 #include <charconv>
 #include <cstdint>
-#include <future>
 #include <random>
-#include <thread>
 
 namespace analyzer::storage {
 
@@ -148,7 +146,20 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
         ttl_arg(std::to_string(options.dedup_ttl.count())),
         generated_ttl_arg(std::to_string(
             std::chrono::ceil<std::chrono::seconds>(options.request_deadline).count() + 1)),
-        generated_key_base(make_generated_key_base()) {}
+        generated_key_base(make_generated_key_base()),
+        client(client_options(options),
+               {.on_ready = [this](const std::shared_ptr<redis_connection>& c) { on_ready(c); },
+                .on_closed = [this](const std::string&) { scripts_loaded = false; },
+                .on_stopping = [this] { give_up_waiting(); }}) {}
+
+  static redis_client_options client_options(const shared_window_options& o) {
+    redis_client_options c;
+    c.connection = {o.address, o.password, o.db, o.connect_timeout, o.command_timeout, {}};
+    c.backoff_initial = o.backoff_initial;
+    c.backoff_max = o.backoff_max;
+    c.log_name = "shared window";
+    return c;
+  }
 
   // "auto:<random>:": this instance's generated request keys (a counter follows).
   static std::string make_generated_key_base() {
@@ -173,12 +184,15 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   std::atomic<std::uint64_t> generated_keys{0};
 
   // Any thread.
-  std::atomic<bool> connected{false};
   std::atomic<bool> stopped{false};
   std::atomic<std::uint64_t> in_flight{0};
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> failures{0};
-  std::atomic<std::uint64_t> reconnects{0};
+
+  // The io thread, the connection, reconnects with backoff; connected() once the layout
+  // check passed. Declared before everything bound to its io_context (destroyed after it).
+  redis_client client;
+  net::io_context& ioc = client.ioc();
 
   // io thread only.
   // A commit between its arrival on the io thread and its answer.
@@ -193,64 +207,27 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   // Sent, unanswered, waiting for the reconnect to be sent again with the same key.
   std::vector<std::shared_ptr<pending_commit>> awaiting_retry;
 
-  std::shared_ptr<redis_connection> conn;
-  bool scripts_loaded = false;
+  bool scripts_loaded = false;  // false from each close until the layout check passed
   std::string commit_sha;
   std::string read_sha;
-  std::chrono::milliseconds backoff{0};
-  bool attempted = false;
-  bool stopping = false;
-  std::string last_failure;
   std::string last_layout_error;  // logged once per distinct reason
-  std::minstd_rand jitter{std::random_device{}()};
 
-  std::thread thread;
-  net::io_context ioc{1};
-  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
-  net::steady_timer reconnect_timer{ioc};
+  void start() { client.start(); }
 
-  void start() {
-    net::post(ioc, [this] { connect_now(); });
-    thread = std::thread([this] { ioc.run(); });
-  }
-
-  void stop() {
+  // Calls waiting for a reconnect fail, the connection closes (calls in flight fail), and
+  // the io thread is joined within `budget`. Idempotent.
+  void stop(std::chrono::milliseconds budget) {
     if (stopped.exchange(true)) return;
-    net::post(ioc, [this] {
-      stopping = true;
-      reconnect_timer.cancel();
-      if (conn) conn->close("shared window shutting down");
-      give_up_waiting();
-    });
-    work.reset();
-    auto done = std::async(std::launch::async, [this] { thread.join(); });
-    if (done.wait_for(std::chrono::seconds(2)) != std::future_status::ready) ioc.stop();
-    done.wait();
+    client.stop(std::chrono::steady_clock::now() + budget);
   }
 
-  void connect_now() {
-    if (stopping) return;
-    if (attempted) reconnects.fetch_add(1, std::memory_order_relaxed);
-    attempted = true;
-    scripts_loaded = false;
-    redis_connection_options o{options.address, options.password, options.db,
-                               options.connect_timeout, options.command_timeout};
-    auto c = std::make_shared<redis_connection>(
-        ioc, std::move(o), [this] { on_ready(); },
-        [this](const std::string& reason) { on_closed(reason); });
-    conn = c;
-    c->connect();
-  }
-
-  void on_ready() {
+  void on_ready(const std::shared_ptr<redis_connection>& c) {
     // SCRIPT LOAD both scripts, then the layout check (migrate()); the connection counts
     // as up once both SHAs are known and the layout is current.
-    auto c = conn;
-    if (!c) return;
     auto loaded = std::make_shared<int>(0);
     auto on_load = [this, c, loaded](std::string* sha) {
       return [this, c, loaded, sha](const redisReply* reply) {
-        if (reply == nullptr || c != conn) return;
+        if (reply == nullptr || c != client.connection()) return;
         if (!is_text(reply)) {
           c->close("SCRIPT LOAD failed: " + std::string(text_of(reply)));
           return;
@@ -271,7 +248,7 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
         "EVAL",    shared_migrate_script(), "5", state_key, window_key, v1_state_key, v1_cpu_key,
         v1_rps_key};
     c->command(argv, [this, c](const redisReply* reply) {
-      if (reply == nullptr || c != conn) return;
+      if (reply == nullptr || c != client.connection()) return;
       const bool ok =
           reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && is_text(reply->element[0]);
       if (!ok) {
@@ -310,36 +287,10 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
             v1_state_key, field(1), state_key);
       }
       scripts_loaded = true;
-      backoff = std::chrono::milliseconds{0};
-      last_failure.clear();
       last_layout_error.clear();
-      connected.store(true, std::memory_order_release);
-      spdlog::info("shared window: connected to {} (keys {}:shared:v2:*)",
-                   options.address.to_string(), options.key_prefix);
+      client.command_succeeded();
+      client.mark_connected(fmt::format(" (keys {}:shared:v2:*)", options.key_prefix));
       retry_waiting();
-    });
-  }
-
-  void on_closed(const std::string& reason) {
-    const bool was_connected = connected.exchange(false, std::memory_order_acq_rel);
-    scripts_loaded = false;
-    conn.reset();
-    if (stopping) return;
-    backoff = std::clamp(backoff * 2, options.backoff_initial, options.backoff_max);
-    const auto delay = std::chrono::milliseconds(
-        static_cast<long long>(static_cast<double>(backoff.count()) *
-                               std::uniform_real_distribution<double>(0.8, 1.2)(jitter)));
-    if (was_connected) {
-      spdlog::warn("shared window: disconnected from {}: {}; reconnecting in {} ms",
-                   options.address.to_string(), reason, delay.count());
-    } else if (reason != last_failure) {
-      spdlog::warn("shared window: {} unavailable: {}; retrying with backoff up to {} ms",
-                   options.address.to_string(), reason, options.backoff_max.count());
-    }
-    last_failure = reason;
-    reconnect_timer.expires_after(delay);
-    reconnect_timer.async_wait([this](boost::system::error_code ec) {
-      if (!ec) connect_now();
     });
   }
 
@@ -359,13 +310,13 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
   bool evaluate(const std::string& sha, std::string_view script,
                 const std::shared_ptr<std::vector<std::string>>& args,
                 const std::function<void(const redisReply*)>& done) {
-    if (!conn || !scripts_loaded) return false;
+    auto c = client.connection();
+    if (!c || !scripts_loaded) return false;
     std::vector<std::string_view> argv;
     argv.reserve(args->size() + 2);
     argv.emplace_back("EVALSHA");
     argv.emplace_back(sha);
     for (const auto& a : *args) argv.emplace_back(a);
-    auto c = conn;
     const bool sent = c->command(argv, [this, c, args, script, done](const redisReply* reply) {
       if (reply != nullptr && reply->type == REDIS_REPLY_ERROR &&
           text_of(reply).starts_with("NOSCRIPT")) {
@@ -374,7 +325,7 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
         again.emplace_back("EVAL");
         again.emplace_back(script);
         for (const auto& a : *args) again.emplace_back(a);
-        if (c == conn && c->command(again, done)) return;
+        if (c == client.connection() && c->command(again, done)) return;
         done(nullptr);
         return;
       }
@@ -398,22 +349,23 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
 
   void attempt(const std::shared_ptr<pending_commit>& pc) {
     if (pc->finished) return;
-    const bool sent = !stopping && evaluate(commit_sha, shared_commit_script(), pc->args,
-                                            [this, pc](const redisReply* reply) {
-                                              if (pc->finished) return;
-                                              if (reply != nullptr) {
-                                                finish(*pc, parse_commit(reply));
-                                                return;
-                                              }
-                                              // Sent and unanswered: it may have committed. The
-                                              // same key goes again after the reconnect (a commit
-                                              // that did happen answers as a duplicate).
-                                              if (stopping) {
-                                                give_up(*pc, "the service is shutting down");
-                                              } else {
-                                                awaiting_retry.push_back(pc);
-                                              }
-                                            });
+    const bool sent =
+        !client.stopping() &&
+        evaluate(commit_sha, shared_commit_script(), pc->args, [this, pc](const redisReply* reply) {
+          if (pc->finished) return;
+          if (reply != nullptr) {
+            finish(*pc, parse_commit(reply));
+            return;
+          }
+          // Sent and unanswered: it may have committed. The
+          // same key goes again after the reconnect (a commit
+          // that did happen answers as a duplicate).
+          if (client.stopping()) {
+            give_up(*pc, "the service is shutting down");
+          } else {
+            awaiting_retry.push_back(pc);
+          }
+        });
     if (sent) {
       pc->sent = true;  // handed to the connection: from here on it may commit
       return;
@@ -421,9 +373,11 @@ struct shared_window::impl : std::enable_shared_from_this<impl> {
     if (pc->sent) {
       awaiting_retry.push_back(pc);  // connection lost again: wait for the next one
     } else {
-      give_up(*pc, stopping ? std::string("the service is shutting down")
-                            : "Redis is unreachable" +
-                                  (last_failure.empty() ? std::string() : ": " + last_failure));
+      const std::string& last_failure = client.last_failure();
+      give_up(*pc, client.stopping()
+                       ? std::string("the service is shutting down")
+                       : "Redis is unreachable" +
+                             (last_failure.empty() ? std::string() : ": " + last_failure));
     }
   }
 
@@ -589,17 +543,19 @@ shared_window::shared_window(shared_window_options options)
 
 shared_window::~shared_window() { stop(); }
 
-void shared_window::stop() { impl_->stop(); }
+void shared_window::stop() { stop(redis_client::kDefaultStopBudget); }
+
+void shared_window::stop(std::chrono::milliseconds budget) { impl_->stop(budget); }
 
 const shared_window_options& shared_window::options() const noexcept { return impl_->options; }
 
 shared_window_status shared_window::status() const noexcept {
   shared_window_status s;
-  s.connected = impl_->connected.load(std::memory_order_acquire);
+  s.connected = impl_->client.connected();
   s.in_flight = impl_->in_flight.load(std::memory_order_relaxed);
   s.commits = impl_->commits.load(std::memory_order_relaxed);
   s.failures = impl_->failures.load(std::memory_order_relaxed);
-  s.reconnects = impl_->reconnects.load(std::memory_order_relaxed);
+  s.reconnects = impl_->client.reconnects();
   return s;
 }
 

@@ -69,9 +69,6 @@ restore_outcome shared_window_path::open(const std::function<bool()>& keep_tryin
   return restore_outcome::empty;
 }
 
-void shared_window_path::stop(std::chrono::milliseconds budget) {
-  (void)budget;
-  windows_.stop();
-}
+void shared_window_path::stop(std::chrono::milliseconds budget) { windows_.stop(budget); }
 
 }  // namespace analyzer::storage

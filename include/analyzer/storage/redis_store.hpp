@@ -50,6 +50,11 @@ class redis_store final : public store {
   bool flush(std::chrono::milliseconds timeout) override;
   void collect(telemetry::metric_writer& out) const override;
 
+  // Closes the connection (batches in flight fail and stay queued) and joins the storage
+  // thread within `budget` (e.g. what remains of SHUTDOWN_TIMEOUT_MS); afterwards nothing
+  // is written. Idempotent; the destructor does it with a budget of 2 s.
+  void stop(std::chrono::milliseconds budget) override;
+
  private:
   struct impl;
   std::shared_ptr<impl> impl_;

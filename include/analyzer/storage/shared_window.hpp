@@ -147,7 +147,9 @@ class shared_window {
   [[nodiscard]] const shared_window_options& options() const noexcept;
 
   // Closes the connection (calls in flight fail) and joins the thread. Idempotent.
-  void stop();
+  void stop();  // within 2 s
+  // The same within `budget` (e.g. what remains of SHUTDOWN_TIMEOUT_MS).
+  void stop(std::chrono::milliseconds budget);
 
  private:
   struct impl;

@@ -55,6 +55,9 @@ class store {
   // Waits at most `timeout` for queued writes to be written; true when nothing is pending.
   virtual bool flush(std::chrono::milliseconds timeout) = 0;
 
+  // Stops the store's own thread (if any) within `budget`; nothing is written afterwards.
+  virtual void stop(std::chrono::milliseconds budget) { (void)budget; }
+
   // Backend-specific metric families for GET /metrics (e.g. command latency).
   virtual void collect(telemetry::metric_writer& out) const { (void)out; }
 };
