@@ -32,9 +32,13 @@ constexpr std::size_t kReadChunkBytes = std::size_t{64} * 1024;
 // (request smuggling). Beast refuses some of these combinations itself (Content-Length
 // before Transfer-Encoding, Content-Length after chunked); this refuses all of them.
 std::optional<response> framing_error(const request_parser& parser) {
-  const auto& req = parser.get();
-  if (req.find(bhttp::field::transfer_encoding) == req.end()) return std::nullopt;
-  if (req.find(bhttp::field::content_length) != req.end()) {
+  if (!parser.has_transfer_encoding()) return std::nullopt;
+  // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+  if (parser.version() < 11) {
+    return error_response(400, api::error_code::bad_request,
+                          "malformed HTTP request: Transfer-Encoding in an HTTP/1.0 request");
+  }
+  if (parser.has_content_length()) {
     return error_response(400, api::error_code::bad_request,
                           "malformed HTTP request: Transfer-Encoding with Content-Length");
   }
@@ -45,16 +49,6 @@ std::optional<response> framing_error(const request_parser& parser) {
   return std::nullopt;
 }
 
-// Case-insensitive ASCII comparison. Not beast::iequals: Boost 1.81's reads one byte past the
-// end of both strings when they differ only in case (found by tests/fuzz/request_path_fuzz).
-bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
-  const auto lower = [](char c) noexcept {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  };
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [&](char x, char y) { return lower(x) == lower(y); });
-}
-
 }  // namespace
 
 std::size_t read_buffer_limit(const config::config& cfg) noexcept {
@@ -63,28 +57,31 @@ std::size_t read_buffer_limit(const config::config& cfg) noexcept {
 
 void apply_limits(request_parser& parser, const config::config& cfg) {
   parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
-  parser.body_limit(cfg.max_body_bytes);
+  parser.body_limit(boost::none);  // after_head applies MAX_BODY_BYTES
 }
 
 bool head_too_large(std::size_t head_bytes, const config::config& cfg) noexcept {
   return head_bytes > cfg.max_header_bytes;
 }
 
-request view_of(const request_parser& parser, bool with_body) {
-  const auto& req = parser.get();
-  request out;
-  out.verb = match_method(req.method_string());
-  out.target = req.target();
-  if (auto it = req.find(bhttp::field::content_type); it != req.end())
-    out.content_type = it->value();
-  if (auto it = req.find(bhttp::field::authorization); it != req.end()) {
-    out.authorization = it->value();
+std::size_t parse_buffered(request_parser& parser, beast::flat_buffer& buffer, bool head_only,
+                           beast::error_code& ec) {
+  std::size_t head_bytes = 0;
+  while (!(head_only ? parser.is_header_done() : parser.is_done()) && buffer.size() > 0) {
+    const bool in_head = !parser.is_header_done();
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (in_head) head_bytes += used;  // a put that completes the head stops there (not eager)
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec || used == 0) break;
   }
-  if (with_body) out.body = req.body();
-  return out;
+  return head_bytes;
 }
 
-head_decision after_head(const service_context& ctx, const request_parser& parser, bool draining) {
+head_decision after_head(const service_context& ctx, request_parser& parser, bool draining) {
   head_decision next;
   if (draining) {
     next.early = error_response(503, api::error_code::unavailable,
@@ -100,8 +97,17 @@ head_decision after_head(const service_context& ctx, const request_parser& parse
     next.close = true;
     return next;
   }
-  next.early = precheck(ctx, view_of(parser, false));
-  const bool expects_continue = iequals_ascii(parser.get()[bhttp::field::expect], "100-continue");
+  const request head = parser.view(false);
+  if (const auto length = parser.content_length(); length && *length > ctx.cfg.max_body_bytes) {
+    next.early =
+        read_error_response(ctx, bhttp::error::body_limit, match_route(head.path()), head.verb);
+    next.action = head_action::respond;
+    next.close = true;  // the body is not read
+    return next;
+  }
+  parser.body_limit(ctx.cfg.max_body_bytes);  // a chunked body is counted as it is read
+  next.early = precheck(ctx, head);
+  const bool expects_continue = parser.expects_continue();
   if (next.early) {
     // A client waiting for 100 Continue has not sent its body: answer and close.
     if (expects_continue || parser.is_done()) {
@@ -129,7 +135,7 @@ bool ends_silently(beast::error_code ec) noexcept {
          ec == net::error::broken_pipe;
 }
 
-response read_error_response(service_context& ctx, beast::error_code ec, http::route route,
+response read_error_response(const service_context& ctx, beast::error_code ec, http::route route,
                              http::method method) {
   if (ec == bhttp::error::header_limit) {
     return error_response(431, api::error_code::headers_too_large,
@@ -177,6 +183,12 @@ void build_response(wire_response& out, response res, unsigned version, bool kee
 
 void write_response(std::string& out, const response& res, unsigned version, bool keep_alive,
                     bool head_request, std::string_view request_id) {
+  write_response_head(out, res, version, keep_alive, request_id);
+  if (!head_request) out.append(res.body);
+}
+
+void write_response_head(std::string& out, const response& res, unsigned version, bool keep_alive,
+                         std::string_view request_id) {
   const auto append_number = [&out](std::size_t n) {
     char digits[24];
     const auto [end, ec] = std::to_chars(std::begin(digits), std::end(digits), n);
@@ -200,7 +212,6 @@ void write_response(std::string& out, const response& res, unsigned version, boo
   out.append("\r\nContent-Length: ");
   append_number(res.body.size());
   out.append("\r\n\r\n");
-  if (!head_request) out.append(res.body);
 }
 
 }  // namespace analyzer::http

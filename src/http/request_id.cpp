@@ -38,13 +38,18 @@ bool is_valid_request_id(std::string_view id) noexcept {
 }
 
 std::string generate_request_id() {
+  std::string id;
+  generate_request_id(id);
+  return id;
+}
+
+void generate_request_id(std::string& out) {
   static const std::uint64_t seed = process_seed();
   // A bijection of (seed + counter): unique within the process.
   const std::uint64_t value = splitmix64(seed + counter.fetch_add(1, std::memory_order_relaxed));
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(16, '0');
-  for (std::size_t i = 0; i < 16; ++i) id[i] = kHex[(value >> (60U - 4U * i)) & 0xfU];
-  return id;
+  out.assign(16, '0');
+  for (std::size_t i = 0; i < 16; ++i) out[i] = kHex[(value >> (60U - 4U * i)) & 0xfU];
 }
 
 }  // namespace analyzer::http

@@ -113,30 +113,35 @@ std::optional<response> precheck(const service_context& ctx, const request& req)
 
 std::optional<response> dispatch(service_context& ctx, const request& req, window_call& call,
                                  storage::window_receiver& to) {
+  if (std::optional<response> res = precheck(ctx, req)) return res;
+  return handle(ctx, req, call, to);
+}
+
+std::optional<response> handle(service_context& ctx, const request& req, window_call& call,
+                               storage::window_receiver& to) {
   const route r = match_route(req.path());
   call.route = r;
-  std::optional<response> res = precheck(ctx, req);
-  if (!res) {
-    switch (r) {
-      case route::metrics:
-        if (req.verb == method::post) {
-          res = start_ingest(ctx, req, call, to);
-        } else {
-          ctx.windows.read(to);
-        }
-        break;
-      case route::analyze:
+  std::optional<response> res;
+  switch (r) {
+    case route::metrics:
+      if (req.verb == method::post) {
+        res = start_ingest(ctx, req, call, to);
+      } else {
         ctx.windows.read(to);
-        break;
-      case route::health:
-        res = handle_health(ctx);
-        break;
-      case route::ready:
-        res = handle_ready(ctx);
-        break;
-      case route::other:
-        break;  // answered by precheck
-    }
+      }
+      break;
+    case route::analyze:
+      ctx.windows.read(to);
+      break;
+    case route::health:
+      res = handle_health(ctx);
+      break;
+    case route::ready:
+      res = handle_ready(ctx);
+      break;
+    case route::other:
+      res = precheck(ctx, req);  // 404, as dispatch() answers it
+      break;
   }
   if (res) res->route = r;
   return res;

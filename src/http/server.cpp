@@ -13,6 +13,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
+#include <malloc.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -58,6 +62,45 @@ bool out_of_resources(const boost::system::error_code& ec) {
 }
 constexpr std::chrono::milliseconds kDrainPollInterval{5};
 
+// Descriptors the process needs besides its connections: the listener, the log, the
+// Redis connections, the epoll and timer descriptors, and some to spare.
+constexpr rlim_t kSpareDescriptors = 64;
+
+// How often the sweep checks the connections' deadlines: an eighth of the shortest timeout,
+// between 5 and 250 ms, so a timeout fires at most that late.
+std::chrono::milliseconds sweep_interval(const config::config& cfg) {
+  const auto shortest = std::min({cfg.idle_timeout, cfg.read_timeout, cfg.write_timeout});
+  return std::clamp(shortest / 8, std::chrono::milliseconds{5}, std::chrono::milliseconds{250});
+}
+
+// After this many connections closed since the peak, the freed memory is handed back to
+// the system (malloc_trim): a burst of connections leaves the heap fragmented otherwise.
+constexpr std::size_t kTrimAfterClosed = 1000;
+
+// Raises the soft RLIMIT_NOFILE towards MAX_CONNECTIONS plus spares (up to the hard
+// limit), so connections up to MAX_CONNECTIONS are accepted and the ones past it get the
+// fast 503 instead of waiting in the backlog while accept() fails with EMFILE.
+void raise_descriptor_limit(std::size_t max_connections) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + kSpareDescriptors;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    const rlim_t target =
+        limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+    if (target > limit.rlim_cur) {
+      rlimit raised{target, limit.rlim_max};
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit.rlim_cur = target;
+    }
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    spdlog::warn(
+        "the descriptor limit (RLIMIT_NOFILE {}) is below MAX_CONNECTIONS {} plus {} spares: "
+        "connections past it wait in the backlog instead of getting 503; raise the hard limit",
+        static_cast<unsigned long long>(limit.rlim_cur), max_connections,
+        static_cast<unsigned long long>(kSpareDescriptors));
+  }
+}
+
 }  // namespace
 
 struct server::impl final : session_host {
@@ -77,7 +120,12 @@ struct server::impl final : session_host {
   std::mutex done_mutex;
   std::condition_variable done_cv;
   bool drained = false;
-  std::chrono::steady_clock::time_point deadline{};
+  // When the drain gives up; set on the control strand (a second signal moves it to now)
+  // and read by wait().
+  std::atomic<std::chrono::steady_clock::time_point> deadline{};
+
+  std::size_t peak_connections = 0;               // since the last trim; control strand only
+  std::vector<std::shared_ptr<session>> expired;  // reused by sweep(); control strand only
 
   std::vector<std::thread> threads;
   // Declared last: destroyed first, while everything its handlers touch still exists.
@@ -88,7 +136,38 @@ struct server::impl final : session_host {
   tcp::acceptor acceptor{control};
   net::steady_timer accept_retry{control};
   net::steady_timer shutdown_timer{control};
+  net::steady_timer sweep_timer{control};
   net::signal_set signals{control};
+
+  // The connections' timeouts: one pass over the sessions per interval, no timer per
+  // operation. Sessions past their deadline are closed from their own executors.
+  void sweep() {
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(sessions_mutex);
+      for (auto& [ptr, weak] : sessions) {
+        if (!ptr->past_deadline(now)) continue;
+        if (auto s = weak.lock()) expired.push_back(std::move(s));
+      }
+    }
+    // Outside the lock: dropping the last reference runs ~session, which takes it.
+    for (auto& s : expired) s->expire();
+    expired.clear();
+    release_memory_after_burst();
+    sweep_timer.expires_after(sweep_interval(ctx.cfg));
+    sweep_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) sweep();
+    });
+  }
+
+  void release_memory_after_burst() {
+    const std::size_t open = connections.load(std::memory_order_acquire);
+    peak_connections = std::max(peak_connections, open);
+    if (peak_connections - open >= kTrimAfterClosed) {
+      ::malloc_trim(0);
+      peak_connections = open;
+    }
+  }
 
   void on_session_open(const std::shared_ptr<session>& s) override {
     std::lock_guard lock(sessions_mutex);
@@ -171,6 +250,7 @@ struct server::impl final : session_host {
       reject_overloaded(std::move(socket));
     } else {
       ctx.metrics.record_connection_opened();
+      peak_connections = std::max(peak_connections, connections.load(std::memory_order_acquire));
       std::make_shared<session>(std::move(socket), ctx, *this)->start();
     }
     do_accept();
@@ -197,8 +277,8 @@ struct server::impl final : session_host {
 
   void start_draining() {
     if (draining()) return;
-    if (deadline == std::chrono::steady_clock::time_point{}) {
-      deadline = std::chrono::steady_clock::now() + ctx.cfg.shutdown_timeout;
+    if (deadline.load() == std::chrono::steady_clock::time_point{}) {
+      deadline.store(std::chrono::steady_clock::now() + ctx.cfg.shutdown_timeout);
     }
     boost::system::error_code ignored;
     acceptor.close(ignored);
@@ -224,7 +304,7 @@ struct server::impl final : session_host {
 
   void poll_drained() {
     const bool empty = connections.load(std::memory_order_acquire) == 0;
-    if (empty || std::chrono::steady_clock::now() >= deadline) {
+    if (empty || std::chrono::steady_clock::now() >= deadline.load()) {
       if (!empty) {
         spdlog::warn("shutdown: SHUTDOWN_TIMEOUT_MS passed, closing {} connection(s)",
                      connections.load(std::memory_order_acquire));
@@ -252,6 +332,7 @@ server::~server() {
 
 void server::start() {
   auto& s = *impl_;
+  raise_descriptor_limit(s.ctx.cfg.max_connections);
   s.listen();
   if (s.options.handle_signals) {
     s.signals.add(SIGTERM);
@@ -264,15 +345,27 @@ void server::start() {
       s.signals.async_wait([&s](boost::system::error_code ec2, int signo2) {
         if (ec2) return;
         spdlog::warn("received signal {} again: stopping without draining", signo2);
-        s.deadline = std::chrono::steady_clock::now();
+        s.deadline.store(std::chrono::steady_clock::now());
         if (!s.draining()) s.start_draining();
       });
     });
   }
   s.do_accept();
+  net::post(s.control, [&s] { s.sweep(); });
   s.threads.reserve(s.ctx.cfg.threads);
   for (std::size_t i = 0; i < s.ctx.cfg.threads; ++i) {
-    s.threads.emplace_back([&s] { s.ioc.run(); });
+    s.threads.emplace_back([&s] {
+      // A handler that throws is logged and the thread goes on serving: one failed
+      // request must not end the process.
+      for (;;) {
+        try {
+          s.ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("unhandled exception in an io thread: {}", e.what());
+        }
+      }
+    });
   }
 }
 
@@ -295,7 +388,7 @@ int server::wait() {
   // The io threads still run here, so a store that writes through them can flush and the
   // answers of calls that fail now can be sent. What is left of SHUTDOWN_TIMEOUT_MS bounds it.
   const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-      s.deadline - std::chrono::steady_clock::now());
+      s.deadline.load() - std::chrono::steady_clock::now());
   s.ctx.windows.stop(std::max(remaining, std::chrono::milliseconds{0}));
   s.signals.cancel();
   s.ioc.stop();

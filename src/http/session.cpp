@@ -1,5 +1,7 @@
 // The connection state machine: wait (idle timeout) → head (read timeout from the first
 // byte) → [100 Continue] → body → route → write (write timeout) → next request or close.
+// One deadline per connection covers whichever of these applies; the server's sweep
+// enforces it (session::expire), so no operation arms a timer of its own.
 #include "session.hpp"
 
 #include "analyzer/http/request_id.hpp"
@@ -11,10 +13,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
+
+#include <array>
 
 namespace analyzer::http {
 
@@ -26,100 +28,135 @@ namespace {
 
 // First read of a request: enough for any ordinary head and small body.
 constexpr std::size_t kFirstReadBytes = 2048;
-// Keep a larger buffer only while it is in use, so idle connections stay small.
-constexpr std::size_t kIdleBufferCapacity = std::size_t{16} * 1024;
 // How long a closing connection reads (and discards) what the client still sends, so
 // the final response is not destroyed by a reset.
 constexpr std::chrono::milliseconds kLingerTime{500};
+// What one linger read takes of what the client still sends.
+constexpr std::size_t kLingerReadBytes = 512;
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+std::int64_t ticks(std::chrono::steady_clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 }  // namespace
 
 session::session(net::ip::tcp::socket&& socket, service_context& ctx, session_host& host)
-    : stream_(std::move(socket)), buffer_(read_buffer_limit(ctx.cfg)), ctx_(ctx), host_(host) {}
+    : socket_(std::move(socket)), ctx_(ctx), host_(host) {}
 
 session::~session() { host_.on_session_close(this); }
 
 void session::start() {
   host_.on_session_open(shared_from_this());
-  net::dispatch(stream_.get_executor(),
+  beast::error_code ignored;
+  // The idle wait reads what is ready without blocking (on_readable).
+  socket_.non_blocking(true, ignored);
+  net::dispatch(socket_.get_executor(),
                 beast::bind_front_handler(&session::wait_request, shared_from_this()));
 }
 
 void session::drain() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
-    if (self->state_ == state::idle) self->stream_.cancel();
+  net::post(socket_.get_executor(), [self = shared_from_this()] {
+    if (self->state_ == state::idle) {
+      self->close_now();
+    } else if (self->state_ == state::reading && self->parser_ &&
+               !self->parser_->is_header_done()) {
+      // Half a request head: nothing was received that could be answered or lost. Closed
+      // now, so it does not hold the shutdown budget the store's flush needs.
+      self->close_now();
+    }
   });
 }
 
 void session::force_close() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] { self->close_now(); });
+  net::post(socket_.get_executor(), [self = shared_from_this()] { self->close_now(); });
 }
+
+bool session::past_deadline(std::chrono::steady_clock::time_point now) const noexcept {
+  const std::int64_t at = deadline_.load(std::memory_order_relaxed);
+  return at != 0 && at <= ticks(now);
+}
+
+void session::expire() {
+  net::post(socket_.get_executor(), [self = shared_from_this()] {
+    if (!self->past_deadline(std::chrono::steady_clock::now())) return;  // moved meanwhile
+    self->clear_deadline();
+    // Fails the pending operation (operation_aborted): timeouts end the connection without
+    // a response, as nginx does (no 408).
+    self->close_now();
+  });
+}
+
+void session::set_deadline(std::chrono::steady_clock::time_point at) noexcept {
+  deadline_.store(ticks(at), std::memory_order_relaxed);
+}
+
+void session::clear_deadline() noexcept { deadline_.store(0, std::memory_order_relaxed); }
 
 void session::wait_request() {
   state_ = state::idle;
+  const bool buffered = buffers_ && buffers_->read.size() > 0;
+  if (buffered) {  // a pipelined request is already here (answered 503 when draining)
+    read_header();
+    return;
+  }
   if (host_.draining()) {
     close_now();
     return;
   }
-  if (buffer_.size() > 0) {  // a pipelined request is already here
-    read_header();
-    return;
-  }
-  if (buffer_.capacity() > kIdleBufferCapacity) buffer_.shrink_to_fit();
-  stream_.expires_after(ctx_.cfg.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                          beast::bind_front_handler(&session::on_first_bytes, shared_from_this()));
+  give_back(std::move(buffers_));
+  set_deadline(std::chrono::steady_clock::now() + ctx_.cfg.idle_timeout);
+  socket_.async_wait(net::socket_base::wait_read,
+                     beast::bind_front_handler(&session::on_readable, shared_from_this()));
 }
 
-void session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
+void session::on_readable(beast::error_code ec) {
   if (ec) {
-    close_now();  // idle timeout, client closed, or shutdown cancelled the wait
+    close_now();  // idle timeout or shutdown closed the socket
     return;
   }
-  buffer_.commit(bytes);
+  buffers_ = take_buffers(read_buffer_limit(ctx_.cfg));
+  const std::size_t bytes = socket_.read_some(buffers_->read.prepare(kFirstReadBytes), ec);
+  if (ec == net::error::would_block) {
+    wait_request();  // woken without data
+    return;
+  }
+  if (ec) {
+    close_now();  // the client closed or reset the idle connection
+    return;
+  }
+  buffers_->read.commit(bytes);
   read_header();
 }
 
 void session::read_header() {
   state_ = state::reading;
-  early_.reset();
-  parser_.emplace();
+  have_early_ = false;
+  parser_.emplace(buffers_->request);
   apply_limits(*parser_, ctx_.cfg);
   head_bytes_ = 0;
   // READ_TIMEOUT_MS covers the head and the body, counted from the request's first byte:
-  // one deadline for every read of this request (read_body keeps it).
+  // one deadline for every read of this request.
   read_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.read_timeout;
+  set_deadline(read_deadline_);
   // Fast path: most requests arrive whole in the first read. Parse what is buffered
   // without I/O; only a request still incomplete goes through Beast's async reads (which
   // continue with the same parser and the rest of the buffer).
   beast::error_code ec;
-  parse_buffered(ec);
+  head_bytes_ = parse_buffered(*parser_, buffers_->read, /*head_only=*/true, ec);
   if (ec || parser_->is_header_done()) {
     on_header(ec, 0);
     return;
   }
-  stream_.expires_at(read_deadline_);
-  bhttp::async_read_header(stream_, buffer_, *parser_,
+  if (host_.draining()) {  // half a pipelined head at shutdown: nothing to answer yet
+    keep_alive_ = false;
+    close_gracefully();
+    return;
+  }
+  bhttp::async_read_header(socket_, buffers_->read, *parser_,
                            beast::bind_front_handler(&session::on_header, shared_from_this()));
 }
-
-void session::parse_buffered(beast::error_code& ec) {
-  // As Beast's read_some does, minus the socket: feed the buffer until the parser needs
-  // more bytes, finishes the message, or fails (header, body and chunk limits included).
-  while (!parser_->is_done() && buffer_.size() > 0) {
-    const bool in_head = !parser_->is_header_done();
-    const std::size_t used = parser_->put(buffer_.data(), ec);
-    buffer_.consume(used);
-    if (in_head) head_bytes_ += used;  // a put that completes the head stops there (not eager)
-    if (ec == bhttp::error::need_more) {
-      ec = {};
-      return;
-    }
-    if (ec || used == 0) return;
-  }
-}
-
-request session::view(bool with_body) const { return view_of(*parser_, with_body); }
 
 void session::on_header(beast::error_code ec, std::size_t bytes) {
   head_bytes_ += bytes;  // what async_read_header consumed (0 from the buffered fast path)
@@ -130,38 +167,39 @@ void session::on_header(beast::error_code ec, std::size_t bytes) {
   }
   state_ = state::responding;
   request_started_ = std::chrono::steady_clock::now();
-  const auto& req = parser_->get();
-  const request head = view(false);
+  const request head = parser_->view(false);
   route_ = match_route(head.path());
   method_ = head.verb;
   head_request_ = head.verb == http::method::head;
-  keep_alive_ = req.keep_alive();
-  const auto id = req["X-Request-Id"];
+  keep_alive_ = parser_->keep_alive();
+  const std::string_view id = parser_->request_id();
   client_request_id_ = is_valid_request_id(id);
-  request_id_ = client_request_id_ ? std::string(id) : generate_request_id();
+  if (client_request_id_) {
+    buffers_->request_id.assign(id);
+  } else {
+    generate_request_id(buffers_->request_id);
+  }
 
   head_decision next = after_head(ctx_, *parser_, host_.draining());
   switch (next.action) {
     case head_action::respond:
-      send(*next.early, next.close);
+      send(std::move(*next.early), next.close);
       return;
     case head_action::discard_body:
-      early_ = std::move(next.early);
+      answer_ = std::move(*next.early);
+      have_early_ = true;
       read_body();  // read and discard the body so the connection stays usable
       return;
     case head_action::dispatch:
       process();
       return;
-    case head_action::send_continue: {
-      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
-                                                                       req.version());
-      stream_.expires_after(ctx_.cfg.write_timeout);
-      bhttp::async_write(stream_, *cont,
-                         [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
-                           self->on_continue_written(wec);
-                         });
+    case head_action::send_continue:
+      set_deadline(std::chrono::steady_clock::now() + ctx_.cfg.write_timeout);
+      net::async_write(socket_, net::buffer(kContinue),
+                       [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                         self->on_continue_written(wec);
+                       });
       return;
-    }
     case head_action::read_body:
       break;
   }
@@ -177,12 +215,14 @@ void session::on_continue_written(beast::error_code ec) {
 }
 
 void session::read_body() {
-  if (parser_->is_done()) {  // the whole body was already buffered
-    on_body({}, 0);
+  beast::error_code ec;
+  parse_buffered(*parser_, buffers_->read, /*head_only=*/false, ec);
+  if (ec || parser_->is_done()) {  // failed, or the whole body was already buffered
+    on_body(ec, 0);
     return;
   }
-  stream_.expires_at(read_deadline_);
-  bhttp::async_read(stream_, buffer_, *parser_,
+  set_deadline(read_deadline_);
+  bhttp::async_read(socket_, buffers_->read, *parser_,
                     beast::bind_front_handler(&session::on_body, shared_from_this()));
 }
 
@@ -191,8 +231,8 @@ void session::on_body(beast::error_code ec, std::size_t /*bytes*/) {
     fail_read(ec);
     return;
   }
-  if (early_) {
-    send(*early_, false);
+  if (have_early_) {
+    send_answer(false);
     return;
   }
   process();
@@ -200,10 +240,21 @@ void session::on_body(beast::error_code ec, std::size_t /*bytes*/) {
 
 void session::process() {
   call_ = window_call{};
-  call_.request_id = client_request_id_ ? std::string_view(request_id_) : std::string_view{};
+  call_.request_id =
+      client_request_id_ ? std::string_view(buffers_->request_id) : std::string_view{};
   call_state_.store(call_state::starting, std::memory_order_relaxed);
-  if (auto res = dispatch(ctx_, view(true), call_, *this)) {
-    send(*res, false);
+  std::optional<response> res;
+  try {
+    // after_head ran precheck: straight to the handler.
+    res = handle(ctx_, parser_->view(true), call_, *this);
+  } catch (const std::exception& e) {
+    // A handler that throws answers 500 and leaves the connection and the process intact.
+    spdlog::error("request {} failed: {}", buffers_->request_id, e.what());
+    res = error_response(500, api::error_code::internal, "internal error; see the service log");
+    res->route = route_;
+  }
+  if (res) {
+    send(std::move(*res), false);
     return;
   }
   // A window call was started. Answered inline (instance scope, or refused at once): send
@@ -211,7 +262,7 @@ void session::process() {
   auto expected = call_state::starting;
   if (!call_state_.compare_exchange_strong(expected, call_state::waiting,
                                            std::memory_order_acq_rel)) {
-    send(answer_, false);
+    send_answer(false);
   }
 }
 
@@ -230,12 +281,11 @@ void session::complete(response res) {
   }
   // The outcome came later, on the storage thread: send from this connection's executor
   // (the session stays alive through the shared_ptr).
-  net::post(stream_.get_executor(),
-            [self = shared_from_this()] { self->send(self->answer_, false); });
+  net::post(socket_.get_executor(), [self = shared_from_this()] { self->send_answer(false); });
 }
 
 void session::fail_read(beast::error_code ec) {
-  // Timeouts (beast's tcp_stream has already closed the socket), clients that went away.
+  // Timeouts (the sweep has closed the socket), clients that went away.
   if (ends_silently(ec)) {
     close_now();
     return;
@@ -243,9 +293,9 @@ void session::fail_read(beast::error_code ec) {
   if (request_started_ == std::chrono::steady_clock::time_point{} || state_ == state::reading) {
     request_started_ = std::chrono::steady_clock::now();
   }
-  if (request_id_.empty()) request_id_ = generate_request_id();
+  if (buffers_->request_id.empty()) generate_request_id(buffers_->request_id);
   if (parser_ && parser_->is_header_done()) {
-    const request head = view(false);
+    const request head = parser_->view(false);
     route_ = match_route(head.path());
     method_ = head.verb;
   } else {
@@ -256,19 +306,33 @@ void session::fail_read(beast::error_code ec) {
   response res = read_error_response(ctx_, ec, route_, method_);
   state_ = state::responding;
   keep_alive_ = false;
-  send(res, true);
+  send(std::move(res), true);
 }
 
-void session::send(const response& res, bool close) {
-  status_ = res.status;
-  if (close || res.close || host_.draining()) keep_alive_ = false;
-  const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
-  out_.clear();
-  write_response(out_, res, version, keep_alive_, head_request_, request_id_);
-  stream_.expires_after(ctx_.cfg.write_timeout);
-  net::async_write(
-      stream_, net::buffer(out_),
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+void session::send(response&& res, bool close) {
+  answer_ = std::move(res);
+  send_answer(close);
+}
+
+void session::send_answer(bool close) {
+  status_ = answer_.status;
+  if (close || answer_.close) keep_alive_ = false;
+  // Draining: this is the connection's last response, unless a pipelined request is
+  // already buffered; that one is answered next (503, closing) rather than dropped.
+  if (host_.draining() && buffers_->read.size() == 0) keep_alive_ = false;
+  const unsigned version = parser_ && parser_->is_header_done() ? parser_->version() : 11;
+  auto& out = buffers_->out;
+  out.clear();
+  write_response_head(out, answer_, version, keep_alive_, buffers_->request_id);
+  set_deadline(std::chrono::steady_clock::now() + ctx_.cfg.write_timeout);
+  // Head and body in one gather write; the body is written from where the handler put it.
+  const std::array<net::const_buffer, 2> parts{
+      net::buffer(out), head_request_
+                            ? net::const_buffer{}
+                            : net::const_buffer(answer_.body.data(), answer_.body.size())};
+  net::async_write(socket_, parts, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    self->on_write(ec);
+  });
 }
 
 void session::on_write(beast::error_code ec) {
@@ -276,15 +340,16 @@ void session::on_write(beast::error_code ec) {
   ctx_.metrics.record_request(route_, method_, status_, elapsed);
   if (spdlog::should_log(spdlog::level::debug)) {
     const std::string target = parser_ && parser_->is_header_done()
-                                   ? std::string(parser_->get().target().substr(0, 256))
+                                   ? std::string(parser_->target().substr(0, 256))
                                    : std::string("-");
     spdlog::debug("access {} {} {} {:.3f}ms id={}{}", http::to_string(method_), target, status_,
-                  std::chrono::duration<double, std::milli>(elapsed).count(), request_id_,
+                  std::chrono::duration<double, std::milli>(elapsed).count(), buffers_->request_id,
                   ec ? " write_failed=" + ec.message() : "");
   }
   request_started_ = {};
-  request_id_.clear();
+  buffers_->request_id.clear();
   client_request_id_ = false;
+  answer_ = response{};  // an idle connection keeps no response body
   if (ec) {
     close_now();
     return;
@@ -294,16 +359,17 @@ void session::on_write(beast::error_code ec) {
     return;
   }
   parser_.reset();
-  if (out_.capacity() > kIdleBufferCapacity) std::string().swap(out_);  // keep idle ones small
   wait_request();
 }
 
 void session::close_gracefully() {
   state_ = state::closing;
   beast::error_code ignored;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(kLingerTime);  // bounds the whole linger, however much arrives
-  stream_.async_read_some(net::buffer(linger_buffer_),
+  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  set_deadline(std::chrono::steady_clock::now() + kLingerTime);  // bounds the whole linger
+  if (!buffers_) buffers_ = take_buffers(read_buffer_limit(ctx_.cfg));
+  buffers_->read.clear();
+  socket_.async_read_some(buffers_->read.prepare(kLingerReadBytes),
                           beast::bind_front_handler(&session::on_linger_read, shared_from_this()));
 }
 
@@ -312,15 +378,16 @@ void session::on_linger_read(beast::error_code ec, std::size_t /*bytes*/) {
     close_now();
     return;
   }
-  stream_.async_read_some(net::buffer(linger_buffer_),
+  socket_.async_read_some(buffers_->read.prepare(kLingerReadBytes),
                           beast::bind_front_handler(&session::on_linger_read, shared_from_this()));
 }
 
 void session::close_now() {
   state_ = state::closing;
+  clear_deadline();
   beast::error_code ignored;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-  stream_.close();
+  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 }  // namespace analyzer::http

@@ -6,13 +6,11 @@
 #include "analyzer/http/message.hpp"
 #include "analyzer/http/service_context.hpp"
 #include "analyzer/storage/window_path.hpp"
+#include "connection_buffers.hpp"
+#include "request_parser.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/core/error.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -52,13 +50,18 @@ class session final : public std::enable_shared_from_this<session>,
   // Shutdown deadline passed: close whatever is in progress.
   void force_close();
 
+  // The connection's one deadline (idle, read, write or linger, whichever applies now), for
+  // the server's timeout sweep: when it has passed, expire() closes the connection from
+  // its own executor. No timer is armed per operation.
+  [[nodiscard]] bool past_deadline(std::chrono::steady_clock::time_point now) const noexcept;
+  void expire();
+
  private:
   enum class state : std::uint8_t { idle, reading, responding, closing };
 
   void wait_request();
-  void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
+  void on_readable(boost::beast::error_code ec);
   void read_header();
-  void parse_buffered(boost::beast::error_code& ec);
   void on_header(boost::beast::error_code ec, std::size_t bytes);
   void read_body();
   void on_body(boost::beast::error_code ec, std::size_t bytes);
@@ -69,37 +72,39 @@ class session final : public std::enable_shared_from_this<session>,
   [[nodiscard]] std::shared_ptr<storage::window_receiver> retain() override;
   void complete(response res);
   void fail_read(boost::beast::error_code ec);
-  void send(const response& res, bool close);
+  void send(response&& res, bool close);
+  void send_answer(bool close);
   void on_write(boost::beast::error_code ec);
   void close_gracefully();
   void on_linger_read(boost::beast::error_code ec, std::size_t bytes);
   void close_now();
-  [[nodiscard]] request view(bool with_body) const;
+  void set_deadline(std::chrono::steady_clock::time_point at) noexcept;
+  void clear_deadline() noexcept;
 
-  boost::beast::tcp_stream stream_;
-  boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  std::string out_;  // the response being written; reused from one request to the next
+  boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<connection_buffers> buffers_;  // while a request is in progress
+  std::optional<request_parser> parser_;
   service_context& ctx_;
   session_host& host_;
+  // Nanoseconds of steady_clock; 0: none. Written on the session's executor, read by the
+  // server's sweep.
+  std::atomic<std::int64_t> deadline_{0};
   state state_ = state::idle;
   bool keep_alive_ = true;
   bool head_request_ = false;
-  std::optional<response> early_;  // decided from the head; sent once the body is read
+  bool have_early_ = false;  // answer_ was decided from the head; sent once the body is read
   std::chrono::steady_clock::time_point request_started_{};
   std::chrono::steady_clock::time_point read_deadline_{};  // READ_TIMEOUT_MS from the first byte
   std::size_t head_bytes_ = 0;  // what the parser consumed of this request's head
   http::route route_ = http::route::other;
   http::method method_ = http::method::other;
   unsigned status_ = 0;
-  std::string request_id_;
-  bool client_request_id_ = false;  // request_id_ is the client's X-Request-Id
-  std::array<char, 512> linger_buffer_{};
+  bool client_request_id_ = false;  // the request id is the client's X-Request-Id
   // The window call of the request being answered (one at a time per connection).
   enum class call_state : std::uint8_t { starting, waiting, answered };
   window_call call_;
   std::atomic<call_state> call_state_{call_state::starting};
-  response answer_;
+  response answer_;  // the response being decided or written (its body is written from here)
 };
 
 }  // namespace analyzer::http

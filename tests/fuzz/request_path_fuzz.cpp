@@ -278,28 +278,12 @@ std::string emit(exchange_context& x, http::response res, bool close) {
   return label;
 }
 
-// As session::parse_buffered: feeds the buffer to the parser until it needs more bytes,
-// finishes the message or fails; counts what it consumed of the head into `head_bytes`.
-void parse_buffered(http::request_parser& parser, beast::flat_buffer& buffer,
-                    std::size_t& head_bytes, beast::error_code& ec) {
-  while (!parser.is_done() && buffer.size() > 0) {
-    const bool in_head = !parser.is_header_done();
-    const std::size_t used = parser.put(buffer.data(), ec);
-    buffer.consume(used);
-    if (in_head) head_bytes += used;
-    if (ec == bhttp::error::need_more) {
-      ec = {};
-      return;
-    }
-    if (ec || used == 0) return;
-  }
-}
-
 // One connection, as the session serves it; returns the statuses it answered with.
 std::vector<std::string> serve(service& svc, std::string_view input, std::size_t max_read) {
   std::vector<std::string> statuses;
   memory_stream in(input, max_read);
   beast::flat_buffer buffer(http::read_buffer_limit(svc.cfg));
+  http::request_storage storage;  // reused from one request to the next, as the session does
 
   for (int n = 0; n < kMaxRequestsPerConnection; ++n) {
     if (buffer.size() == 0) {  // wait_request: the first bytes of the next request
@@ -308,7 +292,7 @@ std::vector<std::string> serve(service& svc, std::string_view input, std::size_t
       if (ec) return statuses;  // the client closed an idle connection
       buffer.commit(got);
     }
-    http::request_parser parser;
+    http::request_parser parser(storage);
     http::apply_limits(parser, svc.cfg);
     exchange_context x{svc, false, true, 11, {}};
     const auto before = svc.core.read();
@@ -319,10 +303,10 @@ std::vector<std::string> serve(service& svc, std::string_view input, std::size_t
       auto route = analyzer::http::route::other;
       auto method = analyzer::http::method::other;
       if (parser.is_header_done()) {
-        const http::request head = http::view_of(parser, false);
+        const http::request head = parser.view(false);
         route = http::match_route(head.path());
         method = head.verb;
-        x.version = parser.get().version();
+        x.version = parser.version();
       } else {
         x.head_request = false;
         x.version = 11;
@@ -337,18 +321,18 @@ std::vector<std::string> serve(service& svc, std::string_view input, std::size_t
     // I/O), then read the rest of the head if it is still incomplete.
     beast::error_code ec;
     std::size_t head_bytes = 0;
-    parse_buffered(parser, buffer, head_bytes, ec);
+    head_bytes += http::parse_buffered(parser, buffer, /*head_only=*/true, ec);
     if (!ec && !parser.is_header_done()) head_bytes += bhttp::read_header(in, buffer, parser, ec);
     if (!ec && http::head_too_large(head_bytes, svc.cfg)) ec = bhttp::error::header_limit;
     if (ec) {
       fail(ec);
       return statuses;
     }
-    const http::request head = http::view_of(parser, false);
+    const http::request head = parser.view(false);
     x.head_request = head.verb == analyzer::http::method::head;
-    x.keep_alive = parser.get().keep_alive();
-    x.version = parser.get().version();
-    const auto id = parser.get()["X-Request-Id"];
+    x.keep_alive = parser.keep_alive();
+    x.version = parser.version();
+    const auto id = parser.request_id();
     x.request_id = http::is_valid_request_id(id) ? std::string(id) : http::generate_request_id();
 
     http::head_decision next = http::after_head(svc.ctx, parser, /*draining=*/false);
@@ -381,14 +365,14 @@ std::vector<std::string> serve(service& svc, std::string_view input, std::size_t
         [[fallthrough]];
       case http::head_action::dispatch:
         FUZZ_CHECK(parser.is_done(), "a request is dispatched only when complete");
-        res = analyzer::test::dispatch_inline(svc.ctx, http::view_of(parser, true));
+        res = analyzer::test::dispatch_inline(svc.ctx, parser.view(true));
         break;
     }
     const unsigned status = res.status;
     statuses.push_back(emit(x, res, close));
     // A refusal of a request whose client waits for 100 Continue closes the connection
     // when the body has not arrived yet (after_head): marked, as it depends on the reads.
-    if (close && iequals_ascii(parser.get()[bhttp::field::expect], "100-continue")) {
+    if (close && parser.expects_continue()) {
       statuses.back() += kClosedBeforeBody;
     }
 

@@ -10,5 +10,7 @@ namespace analyzer::http {
 
 // A new 16-hex-digit id, unique within the process and unlikely to repeat across processes.
 [[nodiscard]] std::string generate_request_id();
+// The same, written over `out` (no allocation when `out` can hold 16 characters).
+void generate_request_id(std::string& out);
 
 }  // namespace analyzer::http

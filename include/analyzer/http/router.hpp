@@ -23,6 +23,10 @@ namespace analyzer::http {
 // instance scope): turn it into the response with answer(). `call` must live until then.
 [[nodiscard]] std::optional<response> dispatch(service_context& ctx, const request& req,
                                                window_call& call, storage::window_receiver& to);
+// dispatch() for a request that already passed precheck() (the session runs precheck once
+// the head is in, before reading the body).
+[[nodiscard]] std::optional<response> handle(service_context& ctx, const request& req,
+                                             window_call& call, storage::window_receiver& to);
 [[nodiscard]] response answer(service_context& ctx, const window_call& call,
                               const storage::commit_outcome& out);
 [[nodiscard]] response answer(const service_context& ctx, const window_call& call,
