@@ -26,7 +26,7 @@ struct connection_buffers {
 // Sets of buffers kept per io thread for reuse, and what one set may keep of a large
 // request or response when it goes back (larger ones are released first).
 inline constexpr std::size_t kPooledBuffersPerThread = 256;
-inline constexpr std::size_t kPooledBufferCapacity = std::size_t{16} * 1024;
+inline constexpr std::size_t kPooledBufferCapacity = std::size_t{4} * 1024;
 
 // A set from this thread's pool, or a new one; `read_limit` caps its read buffer.
 [[nodiscard]] std::unique_ptr<connection_buffers> take_buffers(std::size_t read_limit);

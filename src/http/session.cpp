@@ -349,7 +349,9 @@ void session::on_write(beast::error_code ec) {
   request_started_ = {};
   buffers_->request_id.clear();
   client_request_id_ = false;
-  answer_ = response{};  // an idle connection keeps no response body
+  // An idle connection keeps no response body. Not `answer_ = response{}`: moving an empty
+  // string into one keeps the old one's capacity.
+  std::string().swap(answer_.body);
   if (ec) {
     close_now();
     return;
