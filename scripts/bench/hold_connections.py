@@ -2,28 +2,40 @@
 """Open N keep-alive HTTP connections to one server and hold them open.
 
 Used by scripts/bench.sh to measure the service's resident memory with 10 000 open
-keep-alive connections (docs/architecture.md section 6).
+keep-alive connections that have carried traffic (the performance goals).
 
-Each connection is opened without blocking, sends one
-`GET <path> HTTP/1.1` request (keep-alive, the HTTP/1.1 default) and reads the response
-fully (status line, headers, Content-Length body). At most --in-flight connections are
-connecting or waiting for their response at any time, so the server's listen backlog
-never overflows. Once all N are answered with 200 and none was closed, it prints
+Each connection is opened without blocking and sends a sequence of requests, one at a
+time (keep-alive, the HTTP/1.1 default), reading each response fully (status line,
+headers, Content-Length body) and checking its status before sending the next. The
+sequence is one `GET --path` expecting 200 unless --sequence gives another, e.g.
 
-    ready N
+    --sequence 'POST /metrics?analysis=true 202, GET /metrics 200' --samples 60
 
-on stdout and holds them open until told to stop: end of file on stdin (unless
---ignore-stdin), SIGTERM or SIGINT. It then closes them all, prints `closed N` and exits.
+A POST carries a JSON array of --samples samples `{"cpu": .., "rps": ..}` (no
+timestamp: the server uses its receive time; the values follow the fixed pattern of
+post_metrics.lua, continued across connections, so each connection sends other values)
+with `Content-Type: application/json`, and its answer must contain
+`"accepted":<samples>`. At most --in-flight connections are connecting or in their
+sequence at any time, so the server's listen backlog never overflows. Once all N have
+finished their sequence and none was closed, it prints
+
+    ready N requests=R bytes_in=B seconds=S
+
+on stdout (R requests answered, B response bytes read, S seconds since the start) and
+holds them open until told to stop: end of file on stdin (unless --ignore-stdin),
+SIGTERM or SIGINT. It then closes them all, prints `closed N` and exits.
 
 While holding, a connection the server closes is an error (counted, reported on stderr
 and in the exit status): the server is supposed to keep idle connections open.
 
-Exit status: 0 when every connection was answered with 200 and held until the stop;
-1 on any failure (a connect error, a non-200 or `Connection: close` response, the server
+Exit status: 0 when every request of every connection got its expected status and all
+were held until the stop; 1 on any failure (a connect error, an unexpected status or a
+`Connection: close` response, a POST answer without the accepted count, the server
 closing a connection, not ready within --timeout, too low a file-descriptor limit);
 2 on a usage error. Standard library only; Debian's /usr/bin/python3 is enough.
 
 Usage: hold_connections.py --port PORT [--host 127.0.0.1] [-n 10000] [--path /health]
+                           [--sequence 'METHOD PATH STATUS, ...'] [--samples 60]
                            [--in-flight 256] [--timeout 60] [--ignore-stdin]
 """
 
@@ -41,13 +53,44 @@ CONNECTING, SENDING, READING, HELD = range(4)
 
 
 class Conn:
-    __slots__ = ("sock", "state", "out", "inbuf")
+    __slots__ = ("sock", "index", "step", "state", "out", "inbuf")
 
-    def __init__(self, sock, request):
+    def __init__(self, sock, index, request):
         self.sock = sock
+        self.index = index  # 0-based connection number
+        self.step = 0  # index into the sequence of the request in progress
         self.state = CONNECTING
         self.out = request
         self.inbuf = b""
+
+
+def parse_sequence(text):
+    """'METHOD PATH [STATUS], ...' -> [(method, path, status)]; ValueError if malformed."""
+    steps = []
+    for item in text.split(","):
+        words = item.split()
+        if not 2 <= len(words) <= 3:
+            raise ValueError("each step is 'METHOD PATH [STATUS]', got %r" % item.strip())
+        method, path = words[0].upper(), words[1]
+        if method not in ("GET", "POST"):
+            raise ValueError("only GET and POST are supported, got %r" % words[0])
+        if not path.startswith("/"):
+            raise ValueError("a path starts with '/', got %r" % path)
+        status = 200
+        if len(words) == 3:
+            if not (words[2].isdigit() and 100 <= int(words[2]) <= 599):
+                raise ValueError("a status is 100..599, got %r" % words[2])
+            status = int(words[2])
+        steps.append((method, path, status))
+    return steps
+
+
+def samples_body(first, count):
+    """A JSON array of `count` samples; sample i = first.. follows post_metrics.lua's
+    pattern (cpu 20.0..79.9 stepping by 0.7 modulo 60, rps 1000..1500 by 13 modulo 501)."""
+    return ("[" + ",".join(
+        '{"cpu":%.1f,"rps":%d}' % (20 + ((i * 7) % 600) / 10, 1000 + (i * 13) % 501)
+        for i in range(first, first + count)) + "]").encode("ascii")
 
 
 def complete_response(buf):
@@ -86,13 +129,21 @@ def complete_response(buf):
 
 def main():
     parser = argparse.ArgumentParser(
-        description="Open N keep-alive HTTP connections, send one GET on each, "
-                    "read each response, print 'ready N' and hold them until stdin "
-                    "closes or SIGTERM/SIGINT.")
+        description="Open N keep-alive HTTP connections, send a sequence of requests on "
+                    "each (one GET --path by default), read each response, print "
+                    "'ready N ...' and hold them until stdin closes or SIGTERM/SIGINT.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("-n", "--connections", type=int, default=10000)
-    parser.add_argument("--path", default="/health")
+    parser.add_argument("--path", default="/health",
+                        help="the one GET (expecting 200) when --sequence is not given")
+    parser.add_argument("--sequence",
+                        help="requests sent in turn on each connection, comma-separated "
+                             "'METHOD PATH [STATUS]' (GET or POST; STATUS expected, "
+                             "default 200), e.g. 'POST /metrics?analysis=true 202, "
+                             "GET /metrics 200'")
+    parser.add_argument("--samples", type=int, default=60,
+                        help="samples in the JSON array each POST sends (default 60)")
     parser.add_argument("--in-flight", type=int, default=256,
                         help="connections connecting or awaiting a response at once")
     parser.add_argument("--timeout", type=float, default=60.0,
@@ -106,6 +157,13 @@ def main():
         parser.error("--port must be 1..65535")
     if args.in_flight < 1 or args.timeout <= 0:
         parser.error("--in-flight and --timeout must be positive")
+    if not 1 <= args.samples <= 100000:
+        parser.error("--samples must be 1..100000")
+    try:
+        steps = parse_sequence(args.sequence if args.sequence is not None
+                               else "GET %s 200" % args.path)
+    except ValueError as e:
+        parser.error("--sequence: %s" % e)
 
     def die(message):
         print("hold_connections: error: " + message, file=sys.stderr, flush=True)
@@ -130,12 +188,25 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    request = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: hold_connections\r\n\r\n"
-               % (args.path, args.host, args.port)).encode("ascii")
+    head = "%%s %%s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: hold_connections\r\n" % (
+        args.host, args.port)
+    accepted = b'"accepted":%d' % args.samples
+
+    def request(index, step):
+        """The request of `step` for connection `index`."""
+        method, path, _status = steps[step]
+        if method == "GET":
+            return (head % (method, path) + "\r\n").encode("ascii")
+        body = samples_body(index * args.samples, args.samples)
+        return (head % (method, path) + "Content-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n" % len(body)).encode("ascii") + body
+
     sel = selectors.DefaultSelector()  # epoll on Linux: no FD_SETSIZE limit
     conns = []
     opened = answered = in_flight = 0
-    deadline = time.monotonic() + args.timeout
+    requests_done = bytes_in = 0
+    started = time.monotonic()
+    deadline = started + args.timeout
 
     def close_all():
         for c in conns:
@@ -159,7 +230,7 @@ def main():
                     s.close()
                     close_all()
                     die("connect %d failed: %s" % (opened + 1, os.strerror(rc)))
-                c = Conn(s, request)
+                c = Conn(s, opened, request(opened, 0))
                 conns.append(c)
                 sel.register(s, selectors.EVENT_WRITE, c)
                 opened += 1
@@ -167,7 +238,8 @@ def main():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 close_all()
-                die("only %d of %d connections answered within %.0f s (%d opened)"
+                die("only %d of %d connections answered (whole sequence) within %.0f s "
+                    "(%d opened)"
                     % (answered, n, args.timeout, opened))
             for key, _events in sel.select(min(remaining, 0.5)):
                 c = key.data
@@ -205,13 +277,26 @@ def main():
                     if done is None:
                         continue
                     status, close = done
-                    if status != 200 or close:
+                    method, path, expected = steps[c.step]
+                    if status != expected or close:
                         close_all()
-                        die("connection %d got status %d%s: %r"
-                            % (answered + 1, status, ", Connection: close" if close else "",
-                               c.inbuf[:300]))
-                    c.state = HELD
+                        die("connection %d: %s %s got status %d (expected %d)%s: %r"
+                            % (c.index + 1, method, path, status, expected,
+                               ", Connection: close" if close else "", c.inbuf[:300]))
+                    if method == "POST" and accepted not in c.inbuf:
+                        close_all()
+                        die("connection %d: the answer to %s %s lacks %s: %r"
+                            % (c.index + 1, method, path, accepted.decode(), c.inbuf[:300]))
+                    requests_done += 1
+                    bytes_in += len(c.inbuf)
                     c.inbuf = b""
+                    c.step += 1
+                    if c.step < len(steps):  # the next request of its sequence
+                        c.out = request(c.index, c.step)
+                        c.state = SENDING
+                        sel.modify(c.sock, selectors.EVENT_WRITE, c)
+                        continue
+                    c.state = HELD
                     answered += 1
                     in_flight -= 1
                     # Still watched: readable while held means the server closed it.
@@ -229,7 +314,8 @@ def main():
         close_all()
         die("%s (after %d of %d answered)" % (e, answered, n))
 
-    print("ready %d" % n, flush=True)
+    print("ready %d requests=%d bytes_in=%d seconds=%.1f"
+          % (n, requests_done, bytes_in, time.monotonic() - started), flush=True)
 
     # --- phase 2: hold until stdin closes or a signal --------------------------------
     watch_stdin = not args.ignore_stdin
