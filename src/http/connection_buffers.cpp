@@ -13,6 +13,14 @@ std::vector<std::unique_ptr<connection_buffers>>& pool() noexcept {
   return sets;
 }
 
+// A new body's first capacity: most answers (202, /health, errors) fit.
+constexpr std::size_t kFirstBodyCapacity = 256;
+
+std::vector<std::string>& bodies() noexcept {
+  thread_local std::vector<std::string> pooled;
+  return pooled;
+}
+
 void release_if_large(std::string& s) noexcept {
   if (s.capacity() > kPooledBufferCapacity) std::string().swap(s);
   s.clear();
@@ -49,5 +57,28 @@ void give_back(std::unique_ptr<connection_buffers> buffers) {
 }
 
 std::size_t pooled_buffers() noexcept { return pool().size(); }
+
+std::string take_body() {
+  auto& pooled = bodies();
+  if (pooled.empty()) {
+    std::string body;
+    body.reserve(kFirstBodyCapacity);
+    return body;
+  }
+  std::string body = std::move(pooled.back());
+  pooled.pop_back();
+  return body;
+}
+
+void give_back_body(std::string&& body) {
+  auto& pooled = bodies();
+  if (pooled.size() >= kPooledBuffersPerThread || body.capacity() > kPooledBufferCapacity) {
+    std::string().swap(body);
+    return;
+  }
+  body.clear();
+  if (pooled.capacity() == 0) pooled.reserve(kPooledBuffersPerThread);  // one allocation, ever
+  pooled.push_back(std::move(body));
+}
 
 }  // namespace analyzer::http

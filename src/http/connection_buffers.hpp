@@ -38,4 +38,11 @@ void give_back(std::unique_ptr<connection_buffers> buffers);
 // Sets pooled on the calling thread (for tests).
 [[nodiscard]] std::size_t pooled_buffers() noexcept;
 
+// Response bodies, pooled the same way: a handler starts its body with take_body() (empty,
+// with the capacity of an earlier body written on this thread), and the session hands
+// each body it has written back with give_back_body(). So an ordinary answer costs no
+// allocation, and an idle connection keeps no body.
+[[nodiscard]] std::string take_body();
+void give_back_body(std::string&& body);
+
 }  // namespace analyzer::http

@@ -3,6 +3,7 @@
 #include "analyzer/api/sample_codec.hpp"
 #include "analyzer/http/handlers.hpp"
 #include "analyzer/http/router.hpp"
+#include "connection_buffers.hpp"
 
 #include <memory>
 #include <utility>
@@ -116,6 +117,7 @@ response ingest_response(service_context& ctx, const window_call& call,
   if (!out.duplicate) ctx.metrics.record_accepted(out.results.size(), cpu_anomalies, rps_anomalies);
   response res;
   res.status = 202;
+  res.body = take_body();
   res.body.reserve(call.analysis ? 64 + out.results.size() * 160 : 48);
   api::encode_ingest(out.results.size(), cpu_anomalies + rps_anomalies, out.results, call.analysis,
                      res.body);

@@ -4,6 +4,7 @@
 #include "analyzer/http/handlers.hpp"
 #include "analyzer/http/router.hpp"
 #include "analyzer/telemetry/text_format.hpp"
+#include "connection_buffers.hpp"
 
 #include <chrono>
 
@@ -16,6 +17,7 @@ double unix_now() noexcept {
 
 response handle_health(const service_context& ctx) {
   response res;
+  res.body = take_body();
   const double uptime =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count();
   api::encode_health(build::kVersion, uptime, res.body);
@@ -24,6 +26,7 @@ response handle_health(const service_context& ctx) {
 
 response handle_ready(const service_context& ctx) {
   response res;
+  res.body = take_body();
   const phase p = ctx.life.current();
   if (p != phase::ready) {
     res.status = 503;
@@ -48,6 +51,7 @@ response unavailable_response(storage::shared_failure failure, std::string_view 
 response read_response(const service_context& ctx, const window_call& call,
                        const storage::read_outcome& out) {
   response res;
+  res.body = take_body();
   if (call.route == route::metrics) {
     res.content_type = telemetry::kTextContentType;
     res.body.reserve(8192);

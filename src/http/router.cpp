@@ -3,6 +3,7 @@
 
 #include "analyzer/api/responses.hpp"
 #include "analyzer/http/handlers.hpp"
+#include "connection_buffers.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -74,6 +75,7 @@ method match_method(std::string_view name) noexcept {
 response error_response(unsigned status, api::error_code code, std::string_view message) {
   response res;
   res.status = status;
+  res.body = take_body();
   api::encode_error(code, message, res.body);
   return res;
 }

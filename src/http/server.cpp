@@ -128,7 +128,7 @@ struct server::impl final : session_host {
   std::atomic<std::chrono::steady_clock::time_point> deadline{};
 
   std::chrono::steady_clock::time_point last_trim{};  // control strand only
-  std::vector<std::shared_ptr<session>> expired;  // reused by sweep(); control strand only
+  std::vector<std::shared_ptr<session>> expired;      // reused by sweep(); control strand only
 
   std::vector<std::thread> threads;
   // Declared last: destroyed first, while everything its handlers touch still exists.

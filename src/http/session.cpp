@@ -349,8 +349,9 @@ void session::on_write(beast::error_code ec) {
   request_started_ = {};
   buffers_->request_id.clear();
   client_request_id_ = false;
-  // An idle connection keeps no response body. Not `answer_ = response{}`: moving an empty
-  // string into one keeps the old one's capacity.
+  // An idle connection keeps no response body: the body goes back to the pool. (Not
+  // `answer_ = response{}`: moving an empty string into one keeps the old one's capacity.)
+  give_back_body(std::move(answer_.body));
   std::string().swap(answer_.body);
   if (ec) {
     close_now();
