@@ -9,18 +9,12 @@
 //
 // Prints a Markdown table (allocations and bytes per request) and exits 1 when a route
 // allocates, 2 when a request fails. Usage: request_allocations [REPORT_FILE]
+#include "support/blocking_client.hpp"
 #include "support/test_service.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <arpa/inet.h>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <new>
 #include <string_view>
 
@@ -94,62 +88,13 @@ struct route_case {
   unsigned status;
 };
 
-// A blocking keep-alive client that allocates nothing per request.
-class client {
- public:
-  explicit client(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) fd_ = -1;
-  }
-  ~client() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  client(const client&) = delete;
-  client& operator=(const client&) = delete;
-
-  // Sends the request and reads its whole response; returns its status, 0 on failure.
-  unsigned exchange(std::string_view request) {
-    if (fd_ < 0 || ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
-                       static_cast<ssize_t>(request.size())) {
-      return 0;
-    }
-    std::size_t have = 0;
-    std::size_t head_end = 0;
-    std::size_t total = 0;
-    while (total == 0 || have < total) {
-      const ssize_t n = ::recv(fd_, buffer_ + have, sizeof buffer_ - have, 0);
-      if (n <= 0) return 0;
-      have += static_cast<std::size_t>(n);
-      if (total != 0) continue;
-      const std::string_view text(buffer_, have);
-      head_end = text.find("\r\n\r\n");
-      if (head_end == std::string_view::npos) continue;
-      const auto at = text.find("Content-Length: ");
-      if (at == std::string_view::npos || at > head_end) return 0;
-      total = head_end + 4 + std::strtoul(buffer_ + at + 16, nullptr, 10);
-    }
-    if (have != total || have < 12) return 0;  // one response at a time, nothing after it
-    return static_cast<unsigned>(std::strtoul(buffer_ + 9, nullptr, 10));
-  }
-
- private:
-  int fd_ = -1;
-  char buffer_[1 << 16]{};
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   analyzer::config::config cfg = analyzer::test::test_config();
   cfg.threads = 1;
   analyzer::test::test_service svc(cfg);
-  client c(svc.port());
+  analyzer::test::blocking_client c(svc.port());
 
   const route_case routes[] = {
       {"POST /metrics (1 sample)", kPost, 202},
