@@ -53,8 +53,15 @@ void json_writer::null() {
 
 void json_writer::escape(std::string_view text, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (char c : text) {
+  // Runs of characters that need no escape (all of them in keys and ordinary values) are
+  // appended whole: appending byte by byte cost a third of a GET /analyze.
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -71,16 +78,13 @@ void json_writer::escape(std::string_view text, std::string& out) {
       case '\t':
         out += "\\t";
         break;
-      default:
-        if (byte < 0x20) {
-          out += "\\u00";
-          out += kHex[byte >> 4];
-          out += kHex[byte & 0xf];
-        } else {
-          out += c;
-        }
+      default: {
+        const char escaped[] = {'\\', 'u', '0', '0', kHex[byte >> 4], kHex[byte & 0xf]};
+        out.append(escaped, sizeof escaped);
+      }
     }
   }
+  out.append(text.data() + run, text.size() - run);
 }
 
 }  // namespace analyzer::api
