@@ -1,9 +1,9 @@
 // The memory a connection needs while it serves a request, and the per-thread pool it is
-// lent from. An idle keep-alive connection holds none of it: it waits for its next request
-// with a zero-byte readiness wait and takes a set from the pool when bytes arrive, so
-// 10 000 idle connections cost their sockets and session objects, not 10 000 read and
-// write buffers. A warm pool also makes a request's buffers free of allocation. Private to
-// the http module.
+// lent from. An idle keep-alive connection holds none of it: its next request's first
+// bytes land in a 512-byte buffer of the session, and it takes a set from the pool only
+// then, so 10 000 idle connections cost their sockets and session objects, not 10 000
+// read and write buffers. A warm pool also makes a request's buffers free of allocation.
+// Private to the http module.
 #pragma once
 
 #include "request_parser.hpp"
@@ -25,7 +25,7 @@ struct connection_buffers {
 
 // Sets of buffers kept per io thread for reuse, and what one set may keep of a large
 // request or response when it goes back (larger ones are released first).
-inline constexpr std::size_t kPooledBuffersPerThread = 256;
+inline constexpr std::size_t kPooledBuffersPerThread = 64;
 inline constexpr std::size_t kPooledBufferCapacity = std::size_t{4} * 1024;
 
 // A set from this thread's pool, or a new one; `read_limit` caps its read buffer.

@@ -26,8 +26,6 @@ namespace net = boost::asio;
 
 namespace {
 
-// First read of a request: enough for any ordinary head and small body.
-constexpr std::size_t kFirstReadBytes = 2048;
 // How long a closing connection reads (and discards) what the client still sends, so
 // the final response is not destroyed by a reset.
 constexpr std::chrono::milliseconds kLingerTime{500};
@@ -49,23 +47,17 @@ session::~session() { host_.on_session_close(this); }
 
 void session::start() {
   host_.on_session_open(shared_from_this());
-  beast::error_code ignored;
-  // The idle wait reads what is ready without blocking (on_readable).
-  socket_.non_blocking(true, ignored);
   net::dispatch(socket_.get_executor(),
                 beast::bind_front_handler(&session::wait_request, shared_from_this()));
 }
 
 void session::drain() {
   net::post(socket_.get_executor(), [self = shared_from_this()] {
-    if (self->state_ == state::idle) {
-      self->close_now();
-    } else if (self->state_ == state::reading && self->parser_ &&
-               !self->parser_->is_header_done()) {
-      // Half a request head: nothing was received that could be answered or lost. Closed
-      // now, so it does not hold the shutdown budget the store's flush needs.
-      self->close_now();
-    }
+    // Idle, or holding half a request head: nothing was received that could be answered
+    // or lost. Closed now, so it does not hold the shutdown budget the store's flush needs.
+    const bool half_head =
+        self->state_ == state::reading && self->parser_ && !self->parser_->is_header_done();
+    if (self->state_ == state::idle || half_head) self->close_now();
   });
 }
 
@@ -107,26 +99,21 @@ void session::wait_request() {
   }
   give_back(std::move(buffers_));
   set_deadline(std::chrono::steady_clock::now() + ctx_.cfg.idle_timeout);
-  socket_.async_wait(net::socket_base::wait_read,
-                     beast::bind_front_handler(&session::on_readable, shared_from_this()));
+  // The first bytes of the next request land in the session's small buffer; the pooled
+  // buffers are taken only once they are here. (A readiness wait would hold no buffer at
+  // all, but Asio re-arms epoll for it with an epoll_ctl per request.)
+  socket_.async_read_some(net::buffer(first_bytes_),
+                          beast::bind_front_handler(&session::on_first_bytes, shared_from_this()));
 }
 
-void session::on_readable(beast::error_code ec) {
+void session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
   if (ec) {
-    close_now();  // idle timeout or shutdown closed the socket
+    close_now();  // idle timeout, shutdown, or the client closed the idle connection
     return;
   }
   buffers_ = take_buffers(read_buffer_limit(ctx_.cfg));
-  const std::size_t bytes = socket_.read_some(buffers_->read.prepare(kFirstReadBytes), ec);
-  if (ec == net::error::would_block) {
-    wait_request();  // woken without data
-    return;
-  }
-  if (ec) {
-    close_now();  // the client closed or reset the idle connection
-    return;
-  }
-  buffers_->read.commit(bytes);
+  auto& read = buffers_->read;
+  read.commit(net::buffer_copy(read.prepare(bytes), net::buffer(first_bytes_.data(), bytes)));
   read_header();
 }
 

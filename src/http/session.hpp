@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -60,7 +61,7 @@ class session final : public std::enable_shared_from_this<session>,
   enum class state : std::uint8_t { idle, reading, responding, closing };
 
   void wait_request();
-  void on_readable(boost::beast::error_code ec);
+  void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
   void read_header();
   void on_header(boost::beast::error_code ec, std::size_t bytes);
   void read_body();
@@ -105,6 +106,9 @@ class session final : public std::enable_shared_from_this<session>,
   window_call call_;
   std::atomic<call_state> call_state_{call_state::starting};
   response answer_;  // the response being decided or written (its body is written from here)
+  // Where the first bytes of a request land while the connection is idle: most requests
+  // arrive whole in it.
+  std::array<char, 512> first_bytes_{};
 };
 
 }  // namespace analyzer::http
