@@ -46,6 +46,11 @@ void json_writer::value(std::string_view text) {
   out_ += '"';
 }
 
+void json_writer::raw(std::string_view json) {
+  separate();
+  out_.append(json);
+}
+
 void json_writer::null() {
   separate();
   out_ += "null";

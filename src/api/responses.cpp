@@ -120,9 +120,22 @@ void encode_ingest(std::size_t accepted, std::size_t anomalies,
   w.end_object();
 }
 
-void encode_analyze(const analytics::snapshot& snap, const analytics::detector_config& config,
-                    const storage_status& storage, double now, std::string& out,
-                    std::string_view scope) {
+namespace {
+
+void write_analyze_metrics(json_writer& w, const analytics::snapshot& snap) {
+  w.begin_object();
+  for (std::size_t m = 0; m < analytics::kMetricCount; ++m) {
+    w.key(analytics::kMetricNames[m]);
+    write_metric_snapshot(w, snap.metrics[m]);
+  }
+  w.end_object();
+}
+
+// The body around its "metrics" object, which `metrics` writes.
+template <class WriteMetrics>
+void write_analyze(const analytics::snapshot& snap, const analytics::detector_config& config,
+                   const storage_status& storage, double now, std::string& out,
+                   std::string_view scope, WriteMetrics&& metrics) {
   json_writer w(out);
   w.begin_object();
   w.key("timestamp");
@@ -140,12 +153,7 @@ void encode_analyze(const analytics::snapshot& snap, const analytics::detector_c
   w.key("samples_total");
   w.value(snap.seq);
   w.key("metrics");
-  w.begin_object();
-  for (std::size_t m = 0; m < analytics::kMetricCount; ++m) {
-    w.key(analytics::kMetricNames[m]);
-    write_metric_snapshot(w, snap.metrics[m]);
-  }
-  w.end_object();
+  metrics(w);
   w.key("storage");
   w.begin_object();
   w.key("backend");
@@ -160,6 +168,27 @@ void encode_analyze(const analytics::snapshot& snap, const analytics::detector_c
   w.value(storage.dropped_writes);
   w.end_object();
   w.end_object();
+}
+
+}  // namespace
+
+void encode_analyze(const analytics::snapshot& snap, const analytics::detector_config& config,
+                    const storage_status& storage, double now, std::string& out,
+                    std::string_view scope) {
+  write_analyze(snap, config, storage, now, out, scope,
+                [&snap](json_writer& w) { write_analyze_metrics(w, snap); });
+}
+
+void encode_analyze_metrics(const analytics::snapshot& snap, std::string& out) {
+  json_writer w(out);
+  write_analyze_metrics(w, snap);
+}
+
+void encode_analyze(const analytics::snapshot& snap, const analytics::detector_config& config,
+                    const storage_status& storage, double now, std::string& out,
+                    std::string_view scope, std::string_view metrics_json) {
+  write_analyze(snap, config, storage, now, out, scope,
+                [metrics_json](json_writer& w) { w.raw(metrics_json); });
 }
 
 void encode_health(std::string_view version, double uptime_seconds, std::string& out) {

@@ -67,8 +67,25 @@ response read_response(const service_context& ctx, const window_call& call,
   // The contract's body has no `scope`: only the shared scope adds it, to say which stream
   // the numbers are of.
   const std::string_view scope = ctx.windows.scope();
-  api::encode_analyze(*out.snap, ctx.windows.config(), out.status, unix_now(), res.body,
-                      scope == "shared" ? scope : std::string_view{});
+  if (scope == "shared") {
+    api::encode_analyze(*out.snap, ctx.windows.config(), out.status, unix_now(), res.body, scope);
+    return res;
+  }
+  // Instance scope: the metrics object is a function of the commit seq (which only moves
+  // forward in this process), encoded once per seq on each io thread. The cache lives and
+  // dies with the server's own io threads, so it never holds another service's numbers.
+  struct metrics_cache {
+    std::uint64_t seq = 0;
+    std::string json;
+  };
+  thread_local metrics_cache cache;
+  if (cache.seq != out.snap->seq || cache.json.empty()) {
+    cache.json.clear();
+    api::encode_analyze_metrics(*out.snap, cache.json);
+    cache.seq = out.snap->seq;
+  }
+  api::encode_analyze(*out.snap, ctx.windows.config(), out.status, unix_now(), res.body, {},
+                      cache.json);
   return res;
 }
 

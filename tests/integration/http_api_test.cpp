@@ -482,5 +482,33 @@ TEST(HttpApiTest, ready_turns_503_during_shutdown_delay_while_other_routes_serve
   EXPECT_EQ(svc.stop(), 0);
 }
 
+// GET /analyze encodes its metrics once per commit seq: a commit must show at once, and a
+// second service in the same process (at the same seq) must not get the first's numbers.
+TEST(HttpApiTest, analyze_reflects_every_commit_and_never_another_services_numbers) {
+  auto cfg = test_config();
+  cfg.threads = 1;  // one io thread: one cache, so a stale entry would be served
+  const auto post = [](http_client& client, double cpu) {
+    return client.post_json("/metrics", R"({"cpu": )" + std::to_string(cpu) + R"(, "rps": 1})")
+        .status;
+  };
+  const auto last_cpu = [](http_client& client) {
+    return json::parse(client.get("/analyze").body)["metrics"]["cpu"]["last"];
+  };
+  {
+    test_service svc(cfg);
+    http_client client(svc.port());
+    ASSERT_EQ(post(client, 5), 202U);
+    EXPECT_EQ(last_cpu(client), 5.0);
+    ASSERT_EQ(post(client, 11), 202U);
+    EXPECT_EQ(last_cpu(client), 11.0) << "a commit after a read must show";
+  }
+  // A new service reaches the seq the first one was last read at (2), with other numbers.
+  test_service svc(cfg);
+  http_client client(svc.port());
+  ASSERT_EQ(post(client, 5), 202U);
+  ASSERT_EQ(post(client, 77), 202U);
+  EXPECT_EQ(last_cpu(client), 77.0) << "another service's numbers at the same seq";
+}
+
 }  // namespace
 }  // namespace analyzer::test

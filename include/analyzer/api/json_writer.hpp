@@ -39,6 +39,8 @@ class json_writer {
   void value(bool flag);
   void value(std::string_view text);
   void null();
+  // A value already encoded as JSON, written as it is.
+  void raw(std::string_view json);
 
   // JSON-escapes `text` into `out` (quotes not included).
   static void escape(std::string_view text, std::string& out);

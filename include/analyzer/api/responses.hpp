@@ -30,6 +30,15 @@ void encode_analyze(const analytics::snapshot& snap, const analytics::detector_c
                     const storage_status& storage, double now, std::string& out,
                     std::string_view scope = {});
 
+// The "metrics" object of the GET /analyze body ({"cpu": {...}, "rps": {...}}), appended
+// to `out`: most of the body's work, and a function of the snapshot alone, so a caller
+// may encode it once per committed seq.
+void encode_analyze_metrics(const analytics::snapshot& snap, std::string& out);
+// encode_analyze with that object already encoded by encode_analyze_metrics.
+void encode_analyze(const analytics::snapshot& snap, const analytics::detector_config& config,
+                    const storage_status& storage, double now, std::string& out,
+                    std::string_view scope, std::string_view metrics_json);
+
 // The GET /health body.
 void encode_health(std::string_view version, double uptime_seconds, std::string& out);
 

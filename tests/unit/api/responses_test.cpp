@@ -369,6 +369,23 @@ TEST(ResponsesTest, analyze_of_a_filled_snapshot_round_trips_exactly) {
                                       {"dropped_writes", 5}}));
 }
 
+TEST(ResponsesTest, analyze_with_a_pre_encoded_metrics_object_is_the_same_body) {
+  analytics::snapshot snap;
+  snap.seq = 77;
+  snap.metrics[0].window = {3, 41.5, 1.25, 40.0, 43.0};
+  snap.metrics[0].last = analytics::metric_result{43.0, 1.2, false};
+  snap.metrics[1].window = {3, 400.0, 0.0, 400.0, 400.0};
+  const storage_status status{.backend = "memory", .connected = true};
+  std::string whole;
+  encode_analyze(snap, analytics::detector_config{}, status, 1700000000.5, whole);
+  std::string metrics;
+  encode_analyze_metrics(snap, metrics);
+  EXPECT_EQ(json::parse(metrics), json::parse(whole).at("metrics"));
+  std::string parts;
+  encode_analyze(snap, analytics::detector_config{}, status, 1700000000.5, parts, {}, metrics);
+  EXPECT_EQ(parts, whole);
+}
+
 TEST(ResponsesTest, analyze_without_a_last_anomaly_is_null) {
   analytics::snapshot snap;
   snap.seq = 1;
