@@ -16,6 +16,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include <algorithm>
 #include <array>
 
 namespace analyzer::http {
@@ -207,6 +208,14 @@ void session::read_body() {
   if (ec || parser_->is_done()) {  // failed, or the whole body was already buffered
     on_body(ec, 0);
     return;
+  }
+  // Room for the rest of a body of known length (MAX_BODY_BYTES bounds it, the buffer's
+  // limit caps it): Beast reads into what the buffer has room for, so a 5 KB batch that
+  // arrived behind a 512-byte first read took ten reads without it.
+  if (const auto remaining = parser_->content_length_remaining()) {
+    auto& read = buffers_->read;
+    read.reserve(static_cast<std::size_t>(
+        std::min<std::uint64_t>(read.size() + *remaining, read.max_size())));
   }
   set_deadline(read_deadline_);
   bhttp::async_read(socket_, buffers_->read, *parser_,
