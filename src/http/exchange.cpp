@@ -132,7 +132,7 @@ bool ends_silently(beast::error_code ec) noexcept {
   return ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
          ec == net::error::eof || ec == net::error::connection_reset ||
          ec == beast::error::timeout || ec == bhttp::error::partial_message ||
-         ec == net::error::broken_pipe;
+         ec == net::error::broken_pipe || ec == net::error::bad_descriptor;
 }
 
 response read_error_response(const service_context& ctx, beast::error_code ec, http::route route,

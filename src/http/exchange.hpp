@@ -71,8 +71,8 @@ struct head_decision {
 [[nodiscard]] head_decision after_head(const service_context& ctx, request_parser& parser,
                                        bool draining);
 
-// True when a failed read ends the connection without a response: timeouts (Beast has
-// already closed the socket, as nginx does: no 408) and clients that went away.
+// True when a failed read ends the connection without a response: timeouts (the server's
+// sweep has closed the socket, as nginx does: no 408) and clients that went away.
 [[nodiscard]] bool ends_silently(boost::beast::error_code ec) noexcept;
 
 // The response to any other failed read: 431, 413 or 400, each closing the connection.

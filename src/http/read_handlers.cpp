@@ -71,17 +71,18 @@ response read_response(const service_context& ctx, const window_call& call,
     api::encode_analyze(*out.snap, ctx.windows.config(), out.status, unix_now(), res.body, scope);
     return res;
   }
-  // Instance scope: the metrics object is a function of the commit seq (which only moves
-  // forward in this process), encoded once per seq on each io thread. The cache lives and
-  // dies with the server's own io threads, so it never holds another service's numbers.
+  // Instance scope: the metrics object is a function of the service and its commit seq
+  // (which only moves forward in a process), encoded once per seq on each thread.
   struct metrics_cache {
+    std::uint64_t context = 0;
     std::uint64_t seq = 0;
     std::string json;
   };
   thread_local metrics_cache cache;
-  if (cache.seq != out.snap->seq || cache.json.empty()) {
+  if (cache.context != ctx.id || cache.seq != out.snap->seq || cache.json.empty()) {
     cache.json.clear();
     api::encode_analyze_metrics(*out.snap, cache.json);
+    cache.context = ctx.id;
     cache.seq = out.snap->seq;
   }
   api::encode_analyze(*out.snap, ctx.windows.config(), out.status, unix_now(), res.body, {},

@@ -152,7 +152,9 @@ struct server::impl final : session_host {
   std::vector<std::shared_ptr<session>> expired;      // reused by sweep(); control strand only
 
   std::vector<std::thread> threads;
-  // Declared last: destroyed first, while everything its handlers touch still exists.
+  // Declared after everything its handlers touch and before the objects bound to it (the
+  // strand, the acceptor, the timers, the signals): destroyed after those and before the
+  // rest, so no handler outlives what it uses.
   net::io_context ioc{static_cast<int>(ctx.cfg.threads)};
   // The listener, its retry timer, signals and the shutdown steps all run on one strand:
   // shutdown closes the acceptor that the accept handler uses, and they share `deadline`.
@@ -166,6 +168,11 @@ struct server::impl final : session_host {
   // The connections' timeouts: one pass over the sessions per interval, no timer per
   // operation. Sessions past their deadline are closed from their own executors.
   void sweep() {
+    // Re-armed first: nothing below may stop the timeouts for good.
+    sweep_timer.expires_after(sweep_interval(ctx.cfg));
+    sweep_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) sweep();
+    });
     const auto now = std::chrono::steady_clock::now();
     {
       std::lock_guard lock(sessions_mutex);
@@ -178,10 +185,6 @@ struct server::impl final : session_host {
     for (auto& s : expired) s->expire();
     expired.clear();
     release_memory_after_burst();
-    sweep_timer.expires_after(sweep_interval(ctx.cfg));
-    sweep_timer.async_wait([this](boost::system::error_code ec) {
-      if (!ec) sweep();
-    });
   }
 
   void release_memory_after_burst() {
@@ -273,7 +276,21 @@ struct server::impl final : session_host {
       reject_overloaded(std::move(socket));
     } else {
       ctx.metrics.record_connection_opened();
-      make_session(std::move(socket), ctx, *this)->start();
+      // Out of memory for one more session: this connection is dropped (its socket closes
+      // when it goes out of scope) and the listener goes on.
+      std::shared_ptr<session> s;
+      try {
+        s = make_session(std::move(socket), ctx, *this);
+      } catch (const std::exception& e) {
+        connections.fetch_sub(1, std::memory_order_acq_rel);
+        ctx.metrics.record_connection_closed();
+        spdlog::error("cannot serve a new connection: {}", e.what());
+      }
+      try {
+        if (s) s->start();  // a failed start destroys the session, which gives its count back
+      } catch (const std::exception& e) {
+        spdlog::error("cannot serve a new connection: {}", e.what());
+      }
     }
     do_accept();
   }

@@ -95,7 +95,7 @@ void session::wait_request() {
     return;
   }
   if (host_.draining()) {
-    close_now();
+    close_gracefully();  // what the client still sends is read, so the close sends no reset
     return;
   }
   give_back(std::move(buffers_));
@@ -108,7 +108,7 @@ void session::wait_request() {
 }
 
 void session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
-  if (ec) {
+  if (ec || state_ == state::closing) {
     close_now();  // idle timeout, shutdown, or the client closed the idle connection
     return;
   }
@@ -147,6 +147,7 @@ void session::read_header() {
 }
 
 void session::on_header(beast::error_code ec, std::size_t bytes) {
+  if (state_ == state::closing) return;  // timed out or shut down meanwhile
   head_bytes_ += bytes;  // what async_read_header consumed (0 from the buffered fast path)
   if (!ec && head_too_large(head_bytes_, ctx_.cfg)) ec = bhttp::error::header_limit;
   if (ec) {
@@ -195,7 +196,7 @@ void session::on_header(beast::error_code ec, std::size_t bytes) {
 }
 
 void session::on_continue_written(beast::error_code ec) {
-  if (ec) {
+  if (ec || state_ == state::closing) {
     close_now();
     return;
   }
@@ -223,6 +224,7 @@ void session::read_body() {
 }
 
 void session::on_body(beast::error_code ec, std::size_t /*bytes*/) {
+  if (state_ == state::closing) return;  // timed out or shut down meanwhile
   if (ec) {
     fail_read(ec);
     return;
@@ -245,6 +247,8 @@ void session::process() {
     res = handle(ctx_, parser_->view(true), call_, *this);
   } catch (const std::exception& e) {
     // A handler that throws answers 500 and leaves the connection and the process intact.
+    // (Thrown after an instance-scope commit applied, the 500 is for a committed batch:
+    // only allocation failures can do that.)
     spdlog::error("request {} failed: {}", buffers_->request_id, e.what());
     res = error_response(500, api::error_code::internal, "internal error; see the service log");
     res->route = route_;
@@ -259,7 +263,13 @@ void session::process() {
   if (!call_state_.compare_exchange_strong(expected, call_state::waiting,
                                            std::memory_order_acq_rel)) {
     send_answer(false);
+    return;
   }
+  // Waiting for the window path (shared scope: the storage thread answers within
+  // SHARED_REQUEST_DEADLINE_MS): the read deadline no longer applies. The answer is posted
+  // to this executor, so it cannot run before this returns.
+  set_deadline(std::chrono::steady_clock::now() + ctx_.cfg.shared_request_deadline +
+               ctx_.cfg.write_timeout);
 }
 
 void session::on_commit(const storage::commit_outcome& out) { complete(answer(ctx_, call_, out)); }
@@ -273,7 +283,7 @@ void session::complete(response res) {
   auto expected = call_state::starting;
   if (call_state_.compare_exchange_strong(expected, call_state::answered,
                                           std::memory_order_acq_rel)) {
-    return;  // process() sends it once dispatch returns
+    return;  // process() sends it once handle() returns
   }
   // The outcome came later, on the storage thread: send from this connection's executor
   // (the session stays alive through the shared_ptr).
@@ -294,6 +304,7 @@ void session::fail_read(beast::error_code ec) {
     const request head = parser_->view(false);
     route_ = match_route(head.path());
     method_ = head.verb;
+    head_request_ = head.verb == http::method::head;
   } else {
     route_ = http::route::other;
     method_ = http::method::other;

@@ -266,6 +266,45 @@ TEST(HttpEdgeTest, a_handler_that_throws_answers_500_and_the_service_goes_on) {
   EXPECT_EQ(json::parse(ok.body).at("accepted"), 1);
 }
 
+// A request waiting for the window path's answer (shared scope: Redis) is no longer under
+// READ_TIMEOUT_MS: the answer comes within SHARED_REQUEST_DEADLINE_MS and must be sent.
+TEST(HttpEdgeTest, a_request_waiting_for_its_answer_is_not_closed_by_the_read_timeout) {
+  auto path = std::make_unique<gated_path>();
+  gated_path& gate = *path;
+  config::config cfg = test_config();
+  cfg.read_timeout = 200ms;
+  test_service svc(cfg, std::move(path));
+  raw_socket sock(svc.port());
+  ASSERT_TRUE(sock.write_all(post_request(kSample)));
+  ASSERT_TRUE(eventually([&] { return gate.held() == 1; }));
+  EXPECT_TRUE(sock.silent_for(600ms)) << "closed while waiting for the answer";
+  gate.open_gate();
+  const auto reply = sock.read_reply();
+  ASSERT_TRUE(reply.has_value()) << "no answer";
+  EXPECT_EQ(reply->status, 202U) << reply->body;
+}
+
+// An error answered on a kept-alive connection after a HEAD request carries its body.
+TEST(HttpEdgeTest, an_error_after_a_head_request_has_its_body) {
+  config::config cfg = test_config();
+  cfg.max_header_bytes = 512;
+  test_service svc(cfg);
+  raw_socket sock(svc.port());
+  ASSERT_TRUE(sock.write_all("HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto head = sock.read_reply(/*head=*/true);
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->status, 200U);
+  // Request line and fields each under 512 bytes, the head over it: refused (431) once
+  // parsed, with the request's method known.
+  ASSERT_TRUE(sock.write_all("GET /health?pad=" + std::string(380, 'a') +
+                             " HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(400, 'b') +
+                             "\r\n\r\n"));
+  const auto reply = sock.read_reply(/*head=*/false, 5s);
+  ASSERT_TRUE(reply.has_value()) << "the 431's body never came: " << sock.inbox();
+  EXPECT_EQ(reply->status, 431U);
+  EXPECT_EQ(error_of(*reply), "headers_too_large");
+}
+
 // An idle keep-alive connection keeps no read buffer, parsed request or response body:
 // connections that each received a ~10 KB answer cost the server little more than their
 // sockets once they are idle.

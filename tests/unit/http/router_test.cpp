@@ -726,5 +726,17 @@ TEST(RouterTest, request_path_and_query) {
   EXPECT_EQ(*req.query(), "");
 }
 
+// GET /analyze's metrics object is cached per thread and commit seq: two services read
+// on one thread at the same seq must each get their own numbers.
+TEST(RouterTest, analyze_never_answers_with_another_services_numbers_at_the_same_seq) {
+  service first;
+  ASSERT_EQ(first.post("/metrics", sample_json(1700000000, 5, 100)).status, 202U);
+  EXPECT_EQ(parse(first.get("/analyze"))["metrics"]["cpu"]["last"], 5.0);
+  service second;
+  ASSERT_EQ(second.post("/metrics", sample_json(1700000000, 9, 100)).status, 202U);
+  EXPECT_EQ(parse(second.get("/analyze"))["metrics"]["cpu"]["last"], 9.0);
+  EXPECT_EQ(parse(first.get("/analyze"))["metrics"]["cpu"]["last"], 5.0);
+}
+
 }  // namespace
 }  // namespace analyzer::http
