@@ -94,9 +94,9 @@ std::chrono::milliseconds sweep_interval(const config::config& cfg) {
   return std::clamp(shortest / 8, std::chrono::milliseconds{5}, std::chrono::milliseconds{250});
 }
 
-// Free heap memory above which the sweep hands it back to the system (malloc_trim), at
-// most once per kTrimInterval. Large request and response bodies freed between long-lived
-// session objects leave free pages that stay resident otherwise: 10 000 connections that
+// Growth of the free heap after which the sweep hands free pages back to the system
+// (malloc_trim), at most once per kTrimInterval. Large request and response bodies freed between
+// long-lived session objects leave free pages that stay resident otherwise: 10 000 connections that
 // each posted a 60-sample batch held 170 MiB while their live data was a few MiB.
 constexpr std::size_t kTrimFreeBytes = std::size_t{1} << 20;
 constexpr std::chrono::seconds kTrimInterval{1};
@@ -149,6 +149,7 @@ struct server::impl final : session_host {
   std::atomic<std::chrono::steady_clock::time_point> deadline{};
 
   std::chrono::steady_clock::time_point last_trim{};  // control strand only
+  std::size_t free_at_last_trim = 0;                  // control strand only
   std::vector<std::shared_ptr<session>> expired;      // reused by sweep(); control strand only
 
   std::vector<std::thread> threads;
@@ -190,8 +191,15 @@ struct server::impl final : session_host {
   void release_memory_after_burst() {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_trim < kTrimInterval) return;
-    if (::mallinfo2().fordblks < kTrimFreeBytes) return;
+    // Only when the free heap grew by kTrimFreeBytes since the last look: a heap whose free
+    // part stays as it is (steady load) is not walked again every second.
+    const std::size_t free_bytes = ::mallinfo2().fordblks;
+    if (free_bytes < free_at_last_trim + kTrimFreeBytes) {
+      free_at_last_trim = std::min(free_at_last_trim, free_bytes);
+      return;
+    }
     last_trim = now;
+    free_at_last_trim = free_bytes;
     ::malloc_trim(0);
   }
 
