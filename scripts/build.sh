@@ -30,8 +30,9 @@ that deploy/k8s/kustomization.yaml pins).
   -h, --help        this text
 
 Environment: DOCKER (client binary, default docker).
-The daemon must be running; on machines without registry access,
-../shared/tools/docker-local.sh starts one and creates the debian base images.
+The daemon must be running; on machines without registry access, a local helper (the
+one DOCKER_LOCAL_HELPER names for scripts/docker-smoke.sh) starts one and creates the
+debian base images.
 Examples:
   scripts/build.sh                                 # metrics-analyzer:latest + :0.1.0
   scripts/build.sh registry.example.com/ma:dev     # another name and tag
@@ -70,8 +71,8 @@ context="$(cd "$context" && pwd)"
 dockerfile="$context/docker/Dockerfile"
 [ -f "$dockerfile" ] || dockerfile="$repo/docker/Dockerfile"
 [ -f "$dockerfile" ] || die "no docker/Dockerfile"
-command -v "$docker_cmd" >/dev/null 2>&1 || die "$docker_cmd not found (install docker.io, or ../shared/tools/docker-local.sh)"
-"$docker_cmd" info >/dev/null 2>&1 || die "the Docker daemon does not answer (start it, or run ../shared/tools/docker-local.sh as root)"
+command -v "$docker_cmd" >/dev/null 2>&1 || die "$docker_cmd not found (install docker.io, or run your local Docker helper)"
+"$docker_cmd" info >/dev/null 2>&1 || die "the Docker daemon does not answer (start it, or run your local Docker helper as root)"
 
 # image name and tag: the tag is what follows the last ':' unless that is part of a
 # registry host:port.

@@ -17,7 +17,9 @@
 #      windows, and that the next sample continues the sequence.
 # Every container, network and tagged image it creates is removed on exit (trap); the
 # build cache (untagged layers) is kept, so the next run is warm, unless --prune-cache. When no daemon answers, it runs
-# ../shared/tools/docker-local.sh (as root) and stops that daemon again on exit.
+# the script DOCKER_LOCAL_HELPER names, if any (as root: it must start a local dockerd
+# and create the debian base images, and stop that daemon when given --stop), and stops
+# that daemon again on exit.
 #
 # Usage: scripts/docker-smoke.sh [--help] [--worktree | --context DIR] [--no-cache]
 #                                [--network MODE] [--max-size-mb N] [--keep-daemon]
@@ -133,9 +135,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-docker_local="$(cd "$repo/.." && pwd)/shared/tools/docker-local.sh"
-# A checkout that is not beside shared/ (CI clones elsewhere) uses the machine's copy.
-[ -x "$docker_local" ] || [ ! -x /work/shared/tools/docker-local.sh ] || docker_local=/work/shared/tools/docker-local.sh
+# A machine without a running daemon or registry access names its helper (.ci/run does).
+docker_local="${DOCKER_LOCAL_HELPER:-}"
 
 # JSON field of stdin by a Python expression over d, e.g. jget 'd["metrics"]["cpu"]'.
 jget() { "$python" -c 'import json, sys; d = json.load(sys.stdin); v = eval(sys.argv[1], {"d": d}); print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$1"; }
@@ -185,13 +186,18 @@ stop_expect_zero() {  # stop_expect_zero CONTAINER GRACE_S
 # ------------------------------------------------------------------ 0. daemon
 step="docker daemon"
 if ! command -v "$docker_cmd" >/dev/null 2>&1 || ! "$docker_cmd" info >/dev/null 2>&1; then
-  [ -x "$docker_local" ] || fail "no Docker daemon answers and $docker_local is missing"
+  if [ -z "$docker_local" ] || [ ! -x "$docker_local" ]; then
+    fail "no Docker daemon answers (start one, or set DOCKER_LOCAL_HELPER to a script that does)"
+  fi
   log "no Docker daemon answers: running $docker_local"
   as_root "$docker_local" || fail "$docker_local failed"
   started_daemon=1
   command -v "$docker_cmd" >/dev/null 2>&1 || docker_cmd=/usr/bin/docker
 fi
 if ! "$docker_cmd" image inspect debian:bookworm debian:bookworm-slim >/dev/null 2>&1; then
+  if [ -z "$docker_local" ] || [ ! -x "$docker_local" ]; then
+    fail "images debian:bookworm and debian:bookworm-slim are missing (pull them, or set DOCKER_LOCAL_HELPER)"
+  fi
   log "base images missing: running $docker_local"
   as_root "$docker_local" || fail "$docker_local failed"
 fi

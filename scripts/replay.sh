@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Replays a timestamp,value CSV series (e.g. the Numenta Anomaly Benchmark files in
-# ../shared/datasets/nab/) into a running metrics-analyzer and prints what it flags.
+# Replays a timestamp,value CSV series (e.g. the Numenta Anomaly Benchmark files vendored
+# in tests/data/nab/) into a running metrics-analyzer and prints what it flags.
 #
 # Each row becomes one sample: the value goes to cpu or rps (--metric, default from the
 # file name: "cpu" -> cpu; request/network/disk/bytes/count -> rps; else cpu), the other

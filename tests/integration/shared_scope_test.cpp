@@ -42,17 +42,9 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 
 const std::string kBinary = ANALYZER_BINARY;
-// The NAB data set lives in shared/ beside the checkout; a checkout elsewhere finds it in
-// /work/shared.
-std::string find_dataset() {
-  const std::string file = "/datasets/nab/realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv";
-  for (const std::string& root :
-       {std::string(ANALYZER_SOURCE_DIR) + "/../shared", std::string("/work/shared")}) {
-    if (std::ifstream(root + file).good()) return root + file;
-  }
-  return std::string(ANALYZER_SOURCE_DIR) + "/../shared" + file;
-}
-const std::string kDataset = find_dataset();
+// A NAB series vendored in the repo (tests/data/nab/README.md).
+const std::string kDataset = std::string(ANALYZER_SOURCE_DIR) +
+                             "/tests/data/nab/realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv";
 
 struct sample {
   double timestamp;
