@@ -1,12 +1,11 @@
 // HTTP edge cases over real loopback sockets: a Content-Length over the body limit keeps
 // the request's id and route, HTTP/1.0 framing and expectations, what the drain does with
 // half a head and with a pipelined request already buffered, and a handler that throws.
-#include "analyzer/storage/instance_window_path.hpp"
-#include "analyzer/storage/memory_store.hpp"
 #include "support/blocking_client.hpp"
 #include "support/http_client.hpp"
 #include "support/raw_socket.hpp"
 #include "support/redis_server.hpp"
+#include "support/scripted_path_base.hpp"
 #include "support/test_service.hpp"
 
 #include <gtest/gtest.h>
@@ -52,33 +51,18 @@ std::string error_of(const http_reply& reply) {
 
 // The in-process path with a gate on commits: while closed, a commit is applied at once
 // but its answer waits until open(); a path may also throw from commit().
-class gated_path final : public storage::window_path {
+class gated_path final : public scripted_path_base {
  public:
-  gated_path()
-      : inner_(analytics::detector_config{}, 8, std::make_unique<storage::memory_store>(64),
-               storage::restore_options{}) {}
+  gated_path() = default;
   ~gated_path() override {
     for (auto& t : deliverers_) t.join();
   }
   gated_path(const gated_path&) = delete;
   gated_path& operator=(const gated_path&) = delete;
 
-  std::string_view scope() const noexcept override { return "instance"; }
-  const analytics::detector_config& config() const noexcept override { return inner_.config(); }
-  api::storage_status status() const noexcept override { return inner_.status(); }
-  void collect(telemetry::metric_writer& out) const override { inner_.collect(out); }
-  storage::restore_outcome open(const std::function<bool()>& keep_trying) override {
-    return inner_.open(keep_trying);
-  }
-  void stop(std::chrono::milliseconds budget) override { inner_.stop(budget); }
-
   void commit(const storage::commit_request& req, storage::window_receiver& to) override {
     if (throwing.load()) throw std::runtime_error("scripted failure");
-    std::vector<analytics::commit_result> results;
-    for (const auto& s : req.samples) {
-      results.push_back(inner_.analyzer().commit(s.timestamp, s.cpu, s.rps));
-    }
-    auto answer = [keep = to.retain(), results = std::move(results)] {
+    auto answer = [keep = to.retain(), results = apply(req)] {
       storage::commit_outcome out;
       out.results = results;
       keep->on_commit(out);
@@ -91,13 +75,7 @@ class gated_path final : public storage::window_path {
     }
   }
 
-  void read(storage::window_receiver& to) override {
-    const analytics::snapshot snap = inner_.analyzer().read();
-    storage::read_outcome out;
-    out.snap = &snap;
-    out.status = inner_.status();
-    to.on_read(out);
-  }
+  void read(storage::window_receiver& to) override { answer_read(to); }
 
   [[nodiscard]] std::size_t held() {
     std::lock_guard lock(mutex_);
@@ -120,7 +98,6 @@ class gated_path final : public storage::window_path {
   std::atomic<bool> throwing{false};
 
  private:
-  storage::instance_window_path inner_;
   std::mutex mutex_;
   bool open_ = false;
   std::vector<std::function<void()>> held_;

@@ -1,10 +1,9 @@
 // The HTTP layer against the window_path interface, with a path whose answers come on other
 // threads at scripted moments: the one session/router/handler path must answer each request
 // exactly once, in order, whichever thread the outcome arrives on and whenever it does.
-#include "analyzer/storage/instance_window_path.hpp"
-#include "analyzer/storage/memory_store.hpp"
 #include "support/http_client.hpp"
 #include "support/redis_server.hpp"
+#include "support/scripted_path_base.hpp"
 #include "support/test_service.hpp"
 
 #include <gtest/gtest.h>
@@ -32,13 +31,9 @@ enum class timing {
 };
 
 // The in-process path, with its answers delivered as `mode` says.
-class scripted_path final : public storage::window_path {
+class scripted_path final : public scripted_path_base {
  public:
-  explicit scripted_path(timing mode)
-      : mode_(mode),
-        inner_(analytics::detector_config{}, 8, std::make_unique<storage::memory_store>(64),
-               storage::restore_options{}),
-        worker_([this] { run(); }) {}
+  explicit scripted_path(timing mode) : mode_(mode), worker_([this] { run(); }) {}
   ~scripted_path() override {
     {
       std::lock_guard lock(mutex_);
@@ -50,22 +45,9 @@ class scripted_path final : public storage::window_path {
   scripted_path(const scripted_path&) = delete;
   scripted_path& operator=(const scripted_path&) = delete;
 
-  std::string_view scope() const noexcept override { return "instance"; }
-  const analytics::detector_config& config() const noexcept override { return inner_.config(); }
-  api::storage_status status() const noexcept override { return inner_.status(); }
-  void collect(telemetry::metric_writer& out) const override { inner_.collect(out); }
-  storage::restore_outcome open(const std::function<bool()>& keep_trying) override {
-    return inner_.open(keep_trying);
-  }
-  void stop(std::chrono::milliseconds budget) override { inner_.stop(budget); }
-
   void commit(const storage::commit_request& req, storage::window_receiver& to) override {
     // Commit now (the order is the caller's); deliver the outcome as scripted.
-    std::vector<analytics::commit_result> results;
-    for (const auto& s : req.samples) {
-      results.push_back(inner_.analyzer().commit(s.timestamp, s.cpu, s.rps));
-    }
-    deliver([keep = to.retain(), results = std::move(results)] {
+    deliver([keep = to.retain(), results = apply(req)] {
       storage::commit_outcome out;
       out.results = results;
       keep->on_commit(out);
@@ -73,13 +55,7 @@ class scripted_path final : public storage::window_path {
   }
 
   void read(storage::window_receiver& to) override {
-    deliver([this, keep = to.retain()] {
-      const analytics::snapshot snap = inner_.analyzer().read();
-      storage::read_outcome out;
-      out.snap = &snap;
-      out.status = inner_.status();
-      keep->on_read(out);
-    });
+    deliver([this, keep = to.retain()] { answer_read(*keep); });
   }
 
   std::atomic<std::uint64_t> delivered{0};
@@ -114,7 +90,6 @@ class scripted_path final : public storage::window_path {
   }
 
   timing mode_;
-  storage::instance_window_path inner_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
